@@ -1,0 +1,1 @@
+"""The shipped model(s); installed as ``cocktail_cli.shipped`` (see pyproject.toml)."""

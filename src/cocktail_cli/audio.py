@@ -1,0 +1,218 @@
+"""Audio I/O shared by every command: read anything soundfile reads, resample, write atomically.
+
+Arrays are float32 with shape ``(channels, samples)`` (the torch convention), whatever the file's
+format, sample rate, channel count or bit depth.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+
+#: Extensions picked up when a folder is given as input (what libsndfile decodes).
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".caf", ".w64"}
+)
+#: Output formats and the soundfile subtype for each ``bits`` value.
+SUBTYPES = {
+    "wav": {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"},
+    "flac": {16: "PCM_16", 24: "PCM_24"},
+}
+STDIO = "-"
+
+
+def is_audio_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in AUDIO_EXTENSIONS
+
+
+def find_audio_files(folder: str | os.PathLike) -> list[Path]:
+    """All audio files below ``folder`` (recursively, sorted, hidden files skipped)."""
+    root = Path(folder)
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file() and is_audio_file(p) and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def _open_source(path: str | os.PathLike | BinaryIO) -> tuple[object, str]:
+    if isinstance(path, (str, os.PathLike)) and os.fspath(path) == STDIO:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise AudioError("standard input is empty", "<stdin>")
+        return io.BytesIO(data), "<stdin>"
+    if isinstance(path, (str, os.PathLike)):
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise AudioError("file not found", name)
+        if os.path.isdir(name):
+            raise AudioError("is a folder, not an audio file", name)
+        if os.path.getsize(name) == 0:
+            raise AudioError("file is empty (0 bytes)", name)
+        return name, name
+    return path, getattr(path, "name", "<stream>")
+
+
+def read_audio(
+    path: str | os.PathLike | BinaryIO,
+    sample_rate: int | None = None,
+    mono: bool = False,
+) -> tuple[np.ndarray, int]:
+    """Read an audio file into float32 ``(channels, samples)``.
+
+    ``sample_rate``: resample to this rate (None keeps the file's). ``mono``: average channels.
+    Raises :class:`AudioError` naming the file for anything unusable: missing, empty, not audio,
+    corrupt, zero samples, NaN/inf samples.
+    """
+    source, name = _open_source(path)
+    try:
+        data, sr = sf.read(source, dtype="float32", always_2d=True)
+    except sf.LibsndfileError as err:
+        raise AudioError(f"cannot decode audio ({_describe(err)})", name) from None
+    except (RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(f"cannot decode audio ({err})", name) from None
+    if data.shape[0] == 0:
+        raise AudioError("contains no audio samples", name)
+    if not np.isfinite(data).all():
+        raise AudioError("contains NaN or infinite samples", name)
+    audio = np.ascontiguousarray(data.T)
+    if mono and audio.shape[0] > 1:
+        audio = audio.mean(axis=0, keepdims=True)
+    if sample_rate is not None and sample_rate != sr:
+        audio = resample(audio, sr, sample_rate)
+        sr = sample_rate
+    return audio, int(sr)
+
+
+def _describe(err: Exception) -> str:
+    text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+    # libsndfile's messages start with "Error opening '<path>': "; the path is already in ours.
+    if ": " in text and text.startswith("Error opening"):
+        text = text.split(": ", 1)[1]
+    return text.rstrip(".")
+
+
+def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
+    source, name = _open_source(path)
+    try:
+        return sf.info(source)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(f"cannot decode audio ({_describe(err)})", name) from None
+
+
+def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.ndarray:
+    """Resample ``(channels, samples)`` or ``(samples,)`` float audio with soxr."""
+    if sr_in == sr_out:
+        return audio
+    if sr_in <= 0 or sr_out <= 0:
+        raise ValueError(f"invalid sample rates {sr_in} -> {sr_out}")
+    if audio.ndim == 1:
+        return soxr.resample(audio, sr_in, sr_out, quality=quality).astype(np.float32, copy=False)
+    # soxr wants (samples, channels)
+    out = soxr.resample(np.ascontiguousarray(audio.T), sr_in, sr_out, quality=quality)
+    return np.ascontiguousarray(out.T, dtype=np.float32)
+
+
+def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    if fmt:
+        fmt = fmt.lower()
+    else:
+        fmt = Path(path).suffix.lower().lstrip(".") or "wav"
+    if fmt not in SUBTYPES:
+        raise AudioError(f"unsupported output format '{fmt}' (use wav or flac)", path)
+    return fmt
+
+
+def subtype_for(fmt: str, bits: int) -> str:
+    try:
+        return SUBTYPES[fmt][bits]
+    except KeyError:
+        allowed = ", ".join(str(b) for b in SUBTYPES.get(fmt, {}))
+        raise AudioError(f"{fmt} cannot be written with {bits} bits (choose {allowed})") from None
+
+
+def _as_frames(audio: np.ndarray) -> np.ndarray:
+    audio = np.asarray(audio)
+    if audio.ndim == 1:
+        return audio[:, None]
+    if audio.ndim != 2:
+        raise ValueError(f"audio must be (channels, samples), got shape {audio.shape}")
+    return audio.T
+
+
+def write_audio(
+    path: str | os.PathLike,
+    audio: np.ndarray,
+    sample_rate: int,
+    bits: int = 16,
+    fmt: str | None = None,
+) -> str:
+    """Write ``(channels, samples)`` float audio; ``path == "-"`` writes to standard output.
+
+    The file appears complete or not at all: data goes to a temporary name in the target folder,
+    which is renamed over ``path`` only once it is fully written. Integer formats clip at full
+    scale, so callers that may exceed it scale first (see :func:`peak_scale`).
+    """
+    name = os.fspath(path)
+    fmt = output_format(name if name != STDIO else "x.wav", fmt)
+    subtype = subtype_for(fmt, bits)
+    frames = _as_frames(audio)
+    if name == STDIO:
+        buf = io.BytesIO()
+        sf.write(buf, frames, sample_rate, subtype=subtype, format=fmt.upper())
+        sys.stdout.buffer.write(buf.getvalue())
+        sys.stdout.buffer.flush()
+        return name
+    folder = os.path.dirname(os.path.abspath(name))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(name) + ".", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise AudioError(f"cannot write ({err.strerror or err})", name) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            sf.write(fh, frames, sample_rate, subtype=subtype, format=fmt.upper())
+        os.replace(tmp, name)
+    except BaseException as err:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(err, OSError):
+            raise AudioError(f"cannot write ({err.strerror or err})", name) from None
+        raise
+    return name
+
+
+def peak_scale(stems: np.ndarray, limit: float = 0.999) -> float:
+    """The one factor (<= 1) that keeps every stem of ``stems`` within ``limit`` of full scale."""
+    peak = float(np.max(np.abs(stems))) if stems.size else 0.0
+    return 1.0 if peak <= limit else limit / peak
+
+
+def check_writable_dir(folder: str | os.PathLike) -> None:
+    """Fail early, naming the folder, when outputs could not be written there.
+
+    Probes by creating (and removing) a temporary file: permission bits say nothing for root, and
+    a read-only mount or a path under a regular file only shows on an actual write.
+    """
+    name = os.fspath(folder)
+    if os.path.exists(name) and not os.path.isdir(name):
+        raise AudioError("output path exists and is not a folder", name)
+    try:
+        os.makedirs(name, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".cocktail-probe.", dir=name)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise AudioError(f"output folder is not writable ({err.strerror or err})", name) from None

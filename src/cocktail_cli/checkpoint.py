@@ -1,0 +1,160 @@
+"""The one checkpoint format, written by ``train`` and read by ``separate``, ``eval`` and ``train --resume``.
+
+A checkpoint is a ``torch.save`` dict that describes itself:
+
+- ``format`` / ``format_version``: ``"cocktail-checkpoint"`` / 1;
+- ``arch`` and ``arch_args``: the architecture name and its constructor arguments;
+- ``state_dict``: weights and buffers (input-normalisation statistics included);
+- ``stft``: the STFT settings (sample rate included), ``classes``: the stem order;
+- ``training``: a summary (steps, examples, CPU time, validation scores, data used);
+- ``package_version``: the cocktail version that wrote it;
+- ``resume`` (optional): optimizer, scheduler, step, RNG and data-order state for ``--resume``;
+  stripped from shipped models by :func:`export`.
+
+Loading uses ``weights_only=True``: a checkpoint cannot run code when opened.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .classes import CLASSES
+from .errors import CheckpointError
+from .nets import ARCHS, build
+from .stft import STFTConfig
+
+FORMAT = "cocktail-checkpoint"
+FORMAT_VERSION = 1
+_REQUIRED = ("format", "format_version", "arch", "arch_args", "state_dict", "stft", "classes")
+
+
+@dataclass
+class LoadedModel:
+    model: nn.Module
+    stft: STFTConfig
+    arch: str
+    path: str
+    training: dict = field(default_factory=dict)
+    package_version: str = ""
+    resume: dict | None = None
+
+
+def checkpoint_dict(model: nn.Module, arch: str, stft: STFTConfig, training: dict | None = None, resume: dict | None = None) -> dict:
+    ckpt = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "arch_args": dict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "stft": stft.to_dict(),
+        "classes": list(CLASSES),
+        "training": dict(training or {}),
+        "package_version": __version__,
+    }
+    if resume is not None:
+        ckpt["resume"] = resume
+    return ckpt
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, arch: str, stft: STFTConfig, training: dict | None = None, resume: dict | None = None) -> str:
+    """Write atomically: a kill mid-write leaves the previous checkpoint intact."""
+    return save_raw(path, checkpoint_dict(model, arch, stft, training, resume))
+
+
+def save_raw(path: str | os.PathLike, ckpt: dict) -> str:
+    name = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(name))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(name) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(ckpt, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, name)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return name
+
+
+def read_raw(path: str | os.PathLike) -> dict:
+    """Load and validate the dict, without building the model."""
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise CheckpointError("checkpoint not found", name)
+    if os.path.getsize(name) == 0:
+        raise CheckpointError("checkpoint is empty (0 bytes)", name)
+    try:
+        ckpt = torch.load(name, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated/garbled files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"damaged or not a checkpoint ({reason[:120]})", name) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError("not a cocktail checkpoint", name)
+    missing = [k for k in _REQUIRED if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"damaged checkpoint (missing {', '.join(missing)})", name)
+    if ckpt["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint format {ckpt['format_version']} is newer than this cocktail understands ({FORMAT_VERSION}); upgrade cocktail",
+            name,
+        )
+    if list(ckpt["classes"]) != list(CLASSES):
+        raise CheckpointError(f"incompatible checkpoint: classes {ckpt['classes']} != {list(CLASSES)}", name)
+    if ckpt["arch"] not in ARCHS:
+        raise CheckpointError(f"incompatible checkpoint: unknown architecture '{ckpt['arch']}'", name)
+    return ckpt
+
+
+def model_from_dict(ckpt: dict, name: str = "") -> LoadedModel:
+    try:
+        stft = STFTConfig.from_dict(ckpt["stft"])
+        model = build(ckpt["arch"], **ckpt["arch_args"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"incompatible checkpoint ({err})", name) from None
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise CheckpointError(f"damaged or incompatible weights ({first[:160]})", name) from None
+    for t in model.state_dict().values():
+        if t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError("damaged checkpoint (weights contain NaN or inf)", name)
+    model.eval()
+    return LoadedModel(
+        model=model, stft=stft, arch=ckpt["arch"], path=name, training=ckpt.get("training", {}),
+        package_version=ckpt.get("package_version", ""), resume=ckpt.get("resume"),
+    )
+
+
+def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
+    """Rebuild a model from a checkpoint file alone; :class:`CheckpointError` when it cannot."""
+    name = os.fspath(path)
+    return model_from_dict(read_raw(name), name)
+
+
+def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False) -> str:
+    """Copy a checkpoint without its resume state (and optionally weights in float16) for shipping."""
+    ckpt = read_raw(src)
+    ckpt.pop("resume", None)
+    if half:
+        ckpt["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    return save_raw(dst, ckpt)
+
+
+def default_model_path() -> Path:
+    """The model shipped with the package (``models/default.pt`` in the repository)."""
+    from importlib import resources
+
+    return Path(str(resources.files("cocktail_cli.shipped") / "default.pt"))

@@ -1,0 +1,17 @@
+"""The one class list. Every stem file, model output and metric row uses this order."""
+
+CLASSES: tuple[str, ...] = ("baby_cry", "siren", "dog", "speech", "other")
+#: The four classes a mixture may or may not contain; "other" is background and always present.
+TARGET_CLASSES: tuple[str, ...] = CLASSES[:4]
+N_CLASSES = len(CLASSES)
+
+
+def parse_stems(spec: str | None) -> list[str]:
+    """Parse a comma-separated stem list (``"speech,dog"``), keeping the canonical order."""
+    if spec is None or spec.strip() in ("", "all"):
+        return list(CLASSES)
+    wanted = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = [s for s in wanted if s not in CLASSES]
+    if unknown:
+        raise ValueError(f"unknown stem(s) {', '.join(unknown)}; choose from {', '.join(CLASSES)}")
+    return [c for c in CLASSES if c in wanted]

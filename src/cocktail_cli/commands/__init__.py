@@ -1,0 +1,1 @@
+"""One module per subcommand, each a thin Typer layer over a library module."""

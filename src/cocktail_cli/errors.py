@@ -1,0 +1,22 @@
+"""Errors that the CLI reports as one line (no traceback)."""
+
+from __future__ import annotations
+
+import os
+
+
+class CocktailError(Exception):
+    """A user-facing error. ``str(err)`` is the whole message, naming the file if there is one."""
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None):
+        self.path = None if path is None else os.fspath(path)
+        self.message = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class AudioError(CocktailError):
+    """An input or output audio file that cannot be used."""
+
+
+class CheckpointError(CocktailError):
+    """A missing, damaged or incompatible model checkpoint."""
