@@ -1,0 +1,203 @@
+"""The shared core: audio I/O, resampling, the STFT config, checkpoints, the Separator, the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from cocktail_cli import CLASSES
+from cocktail_cli.audio import peak_scale, read_audio, resample, write_audio, check_writable_dir
+from cocktail_cli.checkpoint import export, load_checkpoint, save_checkpoint
+from cocktail_cli.classes import parse_stems
+from cocktail_cli.errors import AudioError, CheckpointError
+from cocktail_cli.nets import build
+from cocktail_cli.separator import Separator
+from cocktail_cli.stft import STFTConfig
+
+
+def tone(freq: float, seconds: float, sr: int, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
+    return np.stack([x * (0.5 + 0.5 * c) for c in range(channels)])
+
+
+def test_class_order_is_fixed():
+    assert CLASSES == ("baby_cry", "siren", "dog", "speech", "other")
+    assert parse_stems("speech,dog") == ["dog", "speech"]
+    with pytest.raises(ValueError, match="cat"):
+        parse_stems("cat")
+
+
+@pytest.mark.parametrize("fmt,subtype,bits", [("wav", "PCM_16", 16), ("wav", "PCM_24", 24), ("wav", "FLOAT", 32), ("flac", "PCM_16", 16), ("flac", "PCM_24", 24)])
+def test_write_then_read_round_trip(tmp_path, fmt, subtype, bits):
+    x = tone(440, 0.5, 16000, channels=2)
+    path = tmp_path / f"a.{fmt}"
+    write_audio(path, x, 16000, bits=bits)
+    assert sf.info(str(path)).subtype == subtype
+    y, sr = read_audio(path)
+    assert sr == 16000 and y.shape == x.shape and y.dtype == np.float32
+    assert np.abs(x - y).max() < 2.0 ** -(bits - 1) * 2 if bits < 32 else np.array_equal(x, y)
+    assert not list(tmp_path.glob("*.tmp")), "temporary file left behind"
+
+
+def test_read_any_bit_depth_and_channel_count(tmp_path):
+    x = tone(300, 0.25, 8000, channels=3)
+    sf.write(str(tmp_path / "u8.wav"), x.T, 8000, subtype="PCM_U8")
+    y, sr = read_audio(tmp_path / "u8.wav")
+    assert y.shape == (3, 2000) and sr == 8000
+    mono, _ = read_audio(tmp_path / "u8.wav", mono=True)
+    assert mono.shape == (1, 2000)
+    assert np.allclose(mono[0], y.mean(0))
+
+
+def test_read_resamples_with_soxr(tmp_path):
+    x = tone(1000, 1.0, 44100)
+    write_audio(tmp_path / "a.wav", x, 44100, bits=32)
+    y, sr = read_audio(tmp_path / "a.wav", sample_rate=22050)
+    assert sr == 22050 and abs(y.shape[1] - 22050) <= 1
+    spectrum = np.abs(np.fft.rfft(y[0]))
+    assert abs(np.argmax(spectrum) * 22050 / y.shape[1] - 1000) < 2
+    assert resample(x, 44100, 44100) is x
+
+
+@pytest.mark.parametrize(
+    "make,expected",
+    [
+        (lambda p: None, "file not found"),
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: p.write_bytes(b"this is not audio at all" * 20), "cannot decode"),
+        (lambda p: p.mkdir(), "folder"),
+    ],
+)
+def test_bad_inputs_name_the_file(tmp_path, make, expected):
+    path = tmp_path / "bad.wav"
+    make(path)
+    with pytest.raises(AudioError, match=expected) as info:
+        read_audio(path)
+    assert str(path) in str(info.value)
+
+
+def test_nan_and_zero_length_inputs_are_refused(tmp_path):
+    x = tone(440, 0.1, 8000)
+    x[0, 10] = np.nan
+    sf.write(str(tmp_path / "nan.wav"), x.T, 8000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN"):
+        read_audio(tmp_path / "nan.wav")
+    sf.write(str(tmp_path / "zero.wav"), np.zeros((0, 1), np.float32), 8000)
+    with pytest.raises(AudioError, match="no audio samples"):
+        read_audio(tmp_path / "zero.wav")
+
+
+def test_unwritable_output_is_detected(tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("x")
+    with pytest.raises(AudioError, match="not a folder"):
+        check_writable_dir(blocker)
+    with pytest.raises(AudioError, match="not writable"):
+        check_writable_dir(blocker / "sub")
+    with pytest.raises(AudioError, match="cannot write"):
+        write_audio(blocker / "sub" / "a.wav", tone(440, 0.1, 8000), 8000)
+
+
+def test_peak_scale_keeps_stems_below_full_scale():
+    stems = np.array([[0.5, -1.6], [0.2, 0.1]])
+    g = peak_scale(stems)
+    assert g < 1 and np.abs(stems * g).max() <= 0.999 + 1e-9
+    assert peak_scale(stems * 0.1) == 1.0
+
+
+@pytest.mark.parametrize("cfg", [STFTConfig(), STFTConfig(n_fft=512, hop=128), STFTConfig(sample_rate=44100, n_fft=2048, hop=512, window="hamming")])
+def test_stft_reconstructs_within_1e5(cfg):
+    torch.manual_seed(0)
+    wave = torch.randn(2, 3, cfg.sample_rate // 2) * 0.3
+    spec = cfg.stft(wave)
+    assert spec.shape == (2, 3, cfg.n_bins, cfg.n_frames(wave.shape[-1]))
+    back = cfg.istft(spec, wave.shape[-1])
+    assert (back - wave).abs().max() < 1e-5
+    assert STFTConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def small_tcn():
+    return build("tcn", n_bins=257, channels=16, hidden=32, depth=2, repeats=1)
+
+
+@pytest.fixture
+def checkpoint(tmp_path):
+    torch.manual_seed(0)
+    model = small_tcn()
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, model, "tcn", STFTConfig(n_fft=512, hop=128), training={"steps": 3}, resume={"step": 3})
+    return path, model
+
+
+def test_checkpoint_round_trip_rebuilds_the_model(checkpoint, tmp_path):
+    path, model = checkpoint
+    loaded = load_checkpoint(path)
+    assert loaded.arch == "tcn" and loaded.stft.n_fft == 512 and loaded.training == {"steps": 3}
+    x = torch.rand(1, 257, 40)
+    with torch.no_grad():
+        assert torch.allclose(loaded.model(x), model.eval()(x))
+    shipped = export(path, tmp_path / "shipped.pt", half=True)
+    again = load_checkpoint(shipped)
+    assert again.resume is None
+    with torch.no_grad():
+        assert torch.allclose(again.model(x), loaded.model(x), atol=1e-2)
+
+
+@pytest.mark.parametrize(
+    "damage,expected",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "damaged"),
+        (lambda p: p.write_bytes(np.random.default_rng(0).bytes(5000)), "damaged"),
+        (lambda p: p.write_bytes(b""), "empty"),
+        (lambda p: torch.save({"weights": 1}, p), "not a cocktail checkpoint"),
+    ],
+)
+def test_damaged_checkpoints_are_refused(checkpoint, damage, expected):
+    path, _ = checkpoint
+    damage(path)
+    with pytest.raises(CheckpointError, match=expected) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value)
+
+
+def test_incompatible_checkpoint_is_refused(checkpoint):
+    path, _ = checkpoint
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["classes"] = ["a", "b"]
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="incompatible"):
+        load_checkpoint(path)
+    ckpt["classes"] = list(CLASSES)
+    ckpt["state_dict"].pop(next(iter(ckpt["state_dict"])))
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="weights"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("arch", ["tcn", "paper"])
+def test_separator_stems_sum_to_input_across_chunks(arch):
+    torch.manual_seed(0)
+    stft = STFTConfig(sample_rate=8000, n_fft=256, hop=64)
+    if arch == "tcn":
+        model = build("tcn", n_bins=129, channels=16, hidden=32, depth=2, repeats=1)
+    else:  # fixed-length input: the Separator pads the last chunk
+        model = build("paper", n_bins=129, frames=160)
+    sep = Separator(model.eval(), stft, chunk_seconds=1.0, overlap_seconds=0.25)
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal((2, 8000 * 5 + 123)) * 0.2).astype(np.float32)
+    stems = sep.separate(audio, 16000)
+    assert stems.shape == (len(CLASSES), 2, audio.shape[1])
+    assert np.abs(stems.sum(0) - audio).max() < 1e-4
+
+
+def test_cli_version_and_help():
+    out = subprocess.run([sys.executable, "-m", "cocktail_cli", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.startswith("cocktail ")
+    out = subprocess.run([sys.executable, "-m", "cocktail_cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "baby_cry" in out.stdout
