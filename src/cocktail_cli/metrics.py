@@ -1,8 +1,56 @@
-"""Separation metrics as plain functions (numpy, float64)."""
+"""Separation metrics as plain functions (numpy, float64).
+
+- :func:`si_sdr`: scale-invariant SDR.
+- :func:`bss_eval`: BSS Eval v3 SDR/SIR/SAR for labelled sources (``mir_eval``'s
+  ``bss_eval_sources(..., compute_permutation=False)``: 512-tap time-invariant distortion filter,
+  no permutation search), computed once for all stems of a mixture, and defined when some
+  references are silent.
+- :func:`leakage_db`: what an estimate of an absent stem carries, relative to the mixture.
+
+How :func:`bss_eval` gets its speed (same definitions as mir_eval, different arithmetic):
+
+- every correlation it needs (reference x reference, reference x estimate, lags below 512) comes
+  from short block FFTs of each signal summed in the frequency domain, instead of mir_eval's
+  long FFTs of every reference for every estimate;
+- the Gram of all lagged references (block Toeplitz, ``n_src * 512`` square) is never formed
+  or factorised whole: each reference's own 512-square block is factorised once (that also gives
+  the own-reference projections), and one preconditioned conjugate-gradient run solves for all
+  estimates at once, with FFT products by the Gram. mir_eval builds the dense matrix and runs a
+  fresh LU solve per estimate. An exact dense solve remains as the fallback;
+- the energies BSS Eval needs are inner products of orthogonal projections, so they follow from
+  the filter coefficients and the correlations (``|P e|^2 = c . d``) without filtering any
+  signal back in the time domain.
+
+Measured speed-up (``python bench/eval.py``, 2-core CPU shared with other jobs, one BLAS thread
+for both sides, five stems at 22.05 kHz): 3 s stems mir_eval 2.4-3.8 s vs ours 0.09-0.15 s
+(20-28x, varies with the machine's load); 30 s stems 7.5-12.5 s vs 0.18-0.28 s (40-50x);
+largest difference from mir_eval 2e-4 dB.
+"""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
+import scipy.fft
+import scipy.linalg
+
+try:  # installed with librosa (through scikit-learn); optional
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # pragma: no cover
+    ThreadpoolController = None
+_controller = None
+
+#: mir_eval's distortion filter length (BSS Eval v3 "sources": 512 taps).
+FILTER_LENGTH = 512
+#: A reference quieter than this, relative to the mixture, counts as absent (see
+#: :func:`active_references`). Synthesised silent stems are exactly zero; -60 dB also covers
+#: dither and bleed in recorded references while keeping any stem a listener could hear.
+ABSENT_THRESHOLD_DB = -60.0
+#: Leakage of an all-zero estimate would be -inf dB; it is reported as this floor instead.
+LEAKAGE_FLOOR_DB = -120.0
+
+
 
 
 def si_sdr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -13,3 +61,291 @@ def si_sdr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-12) -> n
     target = alpha * ref
     noise = est - target
     return 10 * np.log10(((target**2).sum(-1) + eps) / ((noise**2).sum(-1) + eps))
+
+
+def energy_db(signal: np.ndarray, reference_energy: float) -> float:
+    """Energy of ``signal`` relative to ``reference_energy`` in dB (-inf when the signal is zero)."""
+    energy = float(np.sum(np.square(np.asarray(signal, dtype=np.float64))))
+    if energy == 0.0:
+        return -np.inf
+    if reference_energy <= 0.0:
+        return np.inf
+    return 10.0 * np.log10(energy / reference_energy)
+
+
+def active_references(
+    references: np.ndarray, mixture: np.ndarray | None = None, threshold_db: float = ABSENT_THRESHOLD_DB
+) -> np.ndarray:
+    """Boolean mask of the references that are present.
+
+    A reference is absent when it is all zero, or when its energy is more than ``-threshold_db``
+    dB below the mixture's (``mixture`` defaults to the sum of the references).
+    """
+    refs = np.asarray(references, dtype=np.float64)
+    mix = refs.sum(axis=0) if mixture is None else np.asarray(mixture, dtype=np.float64)
+    mix_energy = float(np.sum(mix**2))
+    energies = np.sum(refs**2, axis=-1)
+    active = energies > 0.0
+    if mix_energy > 0.0:
+        active &= energies >= mix_energy * 10.0 ** (threshold_db / 10.0)
+    return active
+
+
+def leakage_db(estimate: np.ndarray, mixture: np.ndarray) -> float:
+    """Estimate energy relative to the mixture, in dB, floored at :data:`LEAKAGE_FLOOR_DB`.
+
+    Used for absent stems, where SDR is undefined: 0 dB means the model put the whole mixture
+    into a stem that should be silent; the floor means it left the stem (nearly) empty.
+    """
+    mix_energy = float(np.sum(np.square(np.asarray(mixture, dtype=np.float64))))
+    value = energy_db(estimate, mix_energy)
+    return float(max(value, LEAKAGE_FLOOR_DB))
+
+
+def _safe_db(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    # mir_eval gives +inf for a zero denominator; rounding can leave a tiny negative one here.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = 10.0 * np.log10(num / den)
+    return np.where(den <= 0.0, np.inf, out)
+
+
+def _lagged_correlations(
+    first: np.ndarray, second: np.ndarray, flen: int, block: int = 8192
+) -> np.ndarray:
+    """``out[i, j, flen - 1 + k] = sum_n first_i[n + k] second_j[n]`` for ``|k| < flen``, all pairs.
+
+    Only ``2 flen - 1`` lags are needed, so the signals are cut into blocks of ``block`` samples
+    (overlap-save): each block's spectra are multiplied for every pair and summed over blocks in
+    the frequency domain, and one short inverse FFT per pair gives the lags. Short FFTs of each
+    signal replace long FFTs of every pair: about 5x less work than whole-signal FFTs.
+    """
+    n_samples = first.shape[-1]
+    hop = block - 2 * flen + 2  # samples of ``second`` per block; ``first`` needs flen - 1 more each side
+    n_blocks = max(1, -(-n_samples // hop))
+    starts = np.arange(n_blocks) * hop
+    padded = np.pad(first, ((0, 0), (flen - 1, n_blocks * hop - n_samples + flen - 1)))
+    # first_i[start - (flen - 1) + m] for m < hop + 2 flen - 2 = block; second_j[start + n] for n < hop.
+    first_blocks = np.lib.stride_tricks.sliding_window_view(padded, block, axis=-1)[:, starts]
+    second_blocks = np.pad(second, ((0, 0), (0, n_blocks * hop - n_samples))).reshape(second.shape[0], n_blocks, hop)
+    first_spec = scipy.fft.rfft(first_blocks, n=block, axis=-1)  # (i, blocks, freq)
+    second_spec = scipy.fft.rfft(second_blocks, n=block, axis=-1)  # (j, blocks, freq)
+    # sum over blocks of first_i * conj(second_j), as one batched matrix product per frequency.
+    cross = np.matmul(first_spec.transpose(2, 0, 1), second_spec.transpose(2, 1, 0).conj())  # (freq, i, j)
+    circular = scipy.fft.irfft(cross.transpose(1, 2, 0), n=block, axis=-1)
+    # With m = n + k + flen - 1 there is no wrap-around: lag k sits at index flen - 1 + k.
+    return circular[..., : 2 * flen - 1]
+
+
+def _solve_dense(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """Solve a Gram system exactly, for all right-hand sides at once.
+
+    Cholesky when the Gram is numerically positive definite; otherwise what mir_eval does: an LU
+    solve, and least squares when even that finds the matrix singular.
+    """
+    try:
+        factor = scipy.linalg.cho_factor(gram, lower=True, check_finite=False)
+        return scipy.linalg.cho_solve(factor, rhs, check_finite=False)
+    except np.linalg.LinAlgError:
+        pass
+    try:
+        return np.linalg.solve(gram, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(gram, rhs, rcond=None)[0]
+
+
+def _gram_dense(corr: np.ndarray) -> np.ndarray:
+    """The Gram of the lagged copies, ``<s_i delayed by a, s_j delayed by b> = R_ij(b - a)``."""
+    n_src, _, width = corr.shape
+    flen = (width + 1) // 2
+    delays = np.arange(flen)
+    lag_index = delays[None, :] - delays[:, None] + flen - 1  # (a, b) -> b - a, shifted to >= 0
+    return corr[:, :, lag_index].transpose(0, 2, 1, 3).reshape(n_src * flen, n_src * flen)
+
+
+class _LaggedGram:
+    """The Gram of all lagged references as an operator, with exact solves of its diagonal blocks.
+
+    Why not factorise it: a dense Cholesky of the ``5 * 512`` square Gram alone costs about a
+    tenth of mir_eval's whole run. The Gram is block Toeplitz, so a product with it is a few
+    short FFTs. Its diagonal blocks (one reference against its own delays, 512 square) carry the
+    ill-conditioning a single recording brings (band limits, tones, quiet passages); they are
+    factorised exactly and give the own-reference projections directly. What is left, the
+    coupling between different references, is mild unless references nearly duplicate each
+    other, so conjugate gradients preconditioned by those blocks converge in a few steps.
+    """
+
+    def __init__(self, corr: np.ndarray):
+        n_src, _, width = corr.shape
+        flen = (width + 1) // 2
+        self.n_src, self.flen = n_src, flen
+        self.n_fft = scipy.fft.next_fast_len(width, real=True)
+        # y_i[a] = sum_j sum_b R_ij(b - a) x_j[b]: a circular convolution with g_ij[k] = R_ij(-k).
+        kernel = np.zeros((n_src, n_src, self.n_fft))
+        kernel[..., :flen] = corr[..., flen - 1 :: -1]  # k = 0..flen-1
+        kernel[..., self.n_fft - flen + 1 :] = corr[..., : flen - 1 : -1]  # k = -(flen-1)..-1
+        self.kernel_spec = scipy.fft.rfft(kernel, axis=-1)
+        # Raises LinAlgError when a reference's own block is numerically singular.
+        self.block_factors = [
+            scipy.linalg.cho_factor(_gram_dense(corr[i : i + 1, i : i + 1]), lower=True, check_finite=False)
+            for i in range(n_src)
+        ]
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        """``G @ x`` for ``x`` of shape ``(n_src * flen, n_rhs)``."""
+        n, flen = self.n_src, self.flen
+        spec = scipy.fft.rfft(x.T.reshape(-1, n, flen), n=self.n_fft, axis=-1)  # (rhs, src, freq)
+        out = scipy.fft.irfft(np.einsum("ijf,rjf->rif", self.kernel_spec, spec), n=self.n_fft, axis=-1)
+        return out[..., :flen].reshape(-1, n * flen).T
+
+    def solve_block(self, i: int, rhs: np.ndarray) -> np.ndarray:
+        return scipy.linalg.cho_solve(self.block_factors[i], rhs, check_finite=False)
+
+    def solve_blocks(self, x: np.ndarray) -> np.ndarray:
+        """Apply the inverse of the block diagonal of ``G`` (each reference on its own)."""
+        out = np.empty_like(x)
+        for i in range(self.n_src):
+            rows = slice(i * self.flen, (i + 1) * self.flen)
+            out[rows] = self.solve_block(i, x[rows])
+        return out
+
+    def solve(
+        self, rhs: np.ndarray, target_energy: np.ndarray, rtol: float | np.ndarray = 1e-9, max_iter: int = 150
+    ) -> tuple[np.ndarray, bool]:
+        """Solve ``G c = d`` for every column of ``rhs`` by block-preconditioned conjugate gradients.
+
+        Returns the solutions and whether all converged. Stops when the energy still missing
+        from each projection, ``r' G^-1 r`` (estimated through the preconditioner), is below
+        ``rtol`` times ``target_energy`` (the energy of the signal being projected). A deficit
+        ``d`` of that energy moves a ratio of ``x`` dB by about ``4.3 d 10^(x/10)`` dB: 1e-9
+        keeps SAR exact to 0.001 dB up to 50 dB (0.005 dB at 60 dB).
+        """
+        x = np.zeros_like(rhs)
+        r = rhs.copy()
+        z = self.solve_blocks(r)
+        p = z.copy()
+        rz = np.einsum("km,km->m", r, z)
+        limit = rtol * np.maximum(target_energy, np.finfo(float).tiny)
+        for _ in range(max_iter):
+            if np.all(rz <= limit):
+                return x, True
+            gp = self.matvec(p)
+            pgp = np.einsum("km,km->m", p, gp)
+            alpha = np.divide(rz, pgp, out=np.zeros_like(rz), where=pgp > 0)
+            x += alpha * p
+            r -= alpha * gp
+            z = self.solve_blocks(r)
+            rz_new = np.einsum("km,km->m", r, z)
+            beta = np.divide(rz_new, rz, out=np.zeros_like(rz), where=rz > 0)
+            p = z + beta * p
+            rz = rz_new
+        return x, bool(np.all(rz <= limit))
+
+
+def _one_blas_thread():
+    # The solves here are small (512 square blocks, a handful of right-hand sides), where BLAS
+    # threads only add synchronisation; on a busy 2-core machine OpenBLAS's spinning threads
+    # made a 512 Cholesky 20-100x slower than on one thread.
+    global _controller
+    if ThreadpoolController is None:
+        return contextlib.nullcontext()
+    if _controller is None:  # scanning the loaded libraries costs milliseconds: once
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def bss_eval(
+    references: np.ndarray,
+    estimates: np.ndarray,
+    active: np.ndarray | None = None,
+    filter_length: int = FILTER_LENGTH,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BSS Eval v3 SDR, SIR and SAR in dB for labelled sources: estimate ``j`` against reference ``j``.
+
+    ``references`` and ``estimates``: ``(n_src, samples)``, same shape. ``active``: which
+    references are present (default: those not all zero). The decomposition uses the active
+    references only (an all-zero reference has all-zero lagged copies, which would make the
+    projection singular, and mir_eval refuses it); the estimates of inactive references get
+    NaN. On active references the result equals
+    ``mir_eval.separation.bss_eval_sources(refs[active], ests[active], compute_permutation=False)``
+    to within 0.01 dB (in practice 1e-5 dB or better).
+
+    With ``P_j`` the projection on the lagged copies (delays 0..filter_length-1) of reference
+    ``j`` and ``P`` the projection on those of all active references:
+    SDR = |P_j e|^2 / |e - P_j e|^2, SIR = |P_j e|^2 / |P e - P_j e|^2, SAR = |P e|^2 / |e - P e|^2.
+    """
+    refs = np.asarray(references, dtype=np.float64)
+    ests = np.asarray(estimates, dtype=np.float64)
+    if refs.ndim != 2 or refs.shape != ests.shape:
+        raise ValueError(f"references and estimates must both be (n_src, samples); got {refs.shape} and {ests.shape}")
+    n_src, n_samples = refs.shape
+    if active is None:
+        active = np.any(refs != 0.0, axis=-1)
+    active = np.asarray(active, dtype=bool) & np.any(refs != 0.0, axis=-1)
+    sdr = np.full(n_src, np.nan)
+    sir = np.full(n_src, np.nan)
+    sar = np.full(n_src, np.nan)
+    idx = np.flatnonzero(active)
+    n_act = idx.size
+    if n_act == 0 or n_samples == 0:
+        return sdr, sir, sar
+    flen = filter_length
+    refs_a, ests_a = refs[idx], ests[idx]
+
+    block = max(8192, 1 << int(np.ceil(np.log2(4 * flen))))
+    both = _lagged_correlations(refs_a, np.concatenate([refs_a, ests_a]), flen, block)
+    ref_ref, ref_est = both[:, :n_act], both[:, n_act:]  # (refs, refs | estimates, 2 flen - 1)
+
+    # <s_i delayed by a, e_m> = R_{s_i e_m}(-a): one column per estimate.
+    delays = np.arange(flen)
+    cross = ref_est[:, :, flen - 1 - delays]  # (i, m, a)
+    cross_all = cross.transpose(0, 2, 1).reshape(n_act * flen, n_act)
+    own = np.einsum("mma->ma", cross)  # estimate m against its own reference's delays
+
+    est_energy = np.sum(ests_a**2, axis=-1)
+    with _one_blas_thread():
+        proj_own, proj_all = _projections(ref_ref, cross_all, own, est_energy)
+    sdr[idx] = _safe_db(proj_own, est_energy - proj_own)
+    sir[idx] = _safe_db(proj_own, proj_all - proj_own)
+    sar[idx] = _safe_db(proj_all, est_energy - proj_all)
+    return sdr, sir, sar
+
+
+def _projections(
+    ref_ref: np.ndarray, cross_all: np.ndarray, own: np.ndarray, est_energy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``|P_m e_m|^2`` and ``|P e_m|^2`` for every estimate ``m``."""
+    n_act, flen = own.shape
+    proj_own = np.empty(n_act)
+    try:
+        gram = _LaggedGram(ref_ref)
+    except np.linalg.LinAlgError:  # a reference's own Gram is singular: mir_eval's dense path
+        gram = None
+    if gram is not None:
+        for m in range(n_act):
+            proj_own[m] = own[m] @ gram.solve_block(m, own[m])
+        coef_all, converged = gram.solve(cross_all, est_energy)
+        if converged:
+            # Very clean estimates (SIR or SAR above ~50 dB) need a tighter tolerance to stay
+            # within 0.001 dB: solve again for them only, to the precision their ratio needs.
+            proj_all = np.einsum("km,km->m", coef_all, cross_all)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                inverse_ratio = np.minimum(
+                    (proj_all - proj_own) / np.maximum(est_energy, np.finfo(float).tiny),
+                    (est_energy - proj_all) / np.maximum(est_energy, np.finfo(float).tiny),
+                )
+            needed = np.clip(2e-4 * inverse_ratio, 1e-15, 1e-9)
+            tight = np.flatnonzero(needed < 1e-9)
+            if tight.size:
+                coef_tight, converged = gram.solve(
+                    cross_all[:, tight], est_energy[tight], rtol=needed[tight], max_iter=300
+                )
+                coef_all[:, tight] = coef_tight
+    else:
+        for m in range(n_act):
+            proj_own[m] = own[m] @ _solve_dense(_gram_dense(ref_ref[m : m + 1, m : m + 1]), own[m])
+        converged = False
+    if not converged:  # near-duplicate references: the exact dense solve
+        coef_all = _solve_dense(_gram_dense(ref_ref), cross_all)
+    proj_all = np.einsum("km,km->m", coef_all, cross_all)  # |P e_m|^2
+
+    return proj_own, proj_all

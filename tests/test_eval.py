@@ -1,0 +1,291 @@
+"""``cocktail eval``: file, model and oracle modes on tiny generated data; outputs; bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from cocktail_cli import nets
+from cocktail_cli.checkpoint import save_checkpoint
+from cocktail_cli.classes import CLASSES
+from cocktail_cli.cli import app
+from cocktail_cli.errors import CocktailError
+from cocktail_cli.evaluate import EvalJob, aggregate, run
+from cocktail_cli.metrics import bss_eval, si_sdr
+from cocktail_cli.stft import STFTConfig
+
+SR = 8000
+N = SR  # one second
+
+
+def stem_signals(rng: np.random.Generator, active: list[bool]) -> np.ndarray:
+    """Five distinct band-shaped noises (zeros where inactive)."""
+    t = np.arange(N) / SR
+    stems = []
+    for i, on in enumerate(active):
+        if not on:
+            stems.append(np.zeros(N))
+            continue
+        x = np.convolve(rng.standard_normal(N), np.hanning(3 + 4 * i), mode="same")
+        x *= 0.5 + 0.5 * np.sin(2 * np.pi * (1 + i) * t + i)
+        stems.append(0.1 * x / np.std(x))
+    return np.stack(stems)
+
+
+def write_stems(folder: Path, stems: np.ndarray, sr: int = SR, mix: np.ndarray | None = None, with_mix: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for cls, x in zip(CLASSES, stems):
+        sf.write(str(folder / f"{cls}.wav"), np.asarray(x).T, sr, subtype="FLOAT")
+    if with_mix:
+        sf.write(str(folder / "mix.wav"), np.asarray(stems.sum(0) if mix is None else mix).T, sr, subtype="FLOAT")
+    return folder
+
+
+def estimates_of(stems: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    mix = stems.sum(0)
+    return 0.8 * stems + 0.1 * mix + 0.005 * rng.standard_normal(stems.shape)
+
+
+def invoke(*args: str):
+    result = CliRunner().invoke(app, ["eval", *args])
+    return result
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip().startswith("{")]
+
+
+@pytest.fixture
+def pair(tmp_path):
+    """One reference folder (dog absent) and one estimate folder."""
+    rng = np.random.default_rng(0)
+    refs = stem_signals(rng, [True, True, False, True, True])
+    ests = estimates_of(refs, rng)
+    write_stems(tmp_path / "ref" / "m1", refs)
+    write_stems(tmp_path / "est" / "m1", ests, with_mix=False)
+    return tmp_path, refs, ests
+
+
+def test_file_mode_json_matches_the_metrics(pair):
+    root, refs, ests = pair
+    result = invoke("--reference", str(root / "ref" / "m1"), "--estimate", str(root / "est" / "m1"), "--json")
+    assert result.exit_code == 0, result.output
+    objs = json_lines(result.stdout)
+    assert [o["type"] for o in objs] == ["mixture", "aggregate"]
+    mixture, summary = objs
+    assert mixture["id"] == "m1" and mixture["sample_rate"] == SR and mixture["samples"] == N
+    assert set(mixture["systems"]) == {"mixture", "estimate"}
+    est = mixture["systems"]["estimate"]
+    assert est["dog"]["status"] == "absent" and est["dog"]["sdr"] is None
+    refs32 = refs.astype(np.float32).astype(np.float64)
+    ests32 = ests.astype(np.float32).astype(np.float64)
+    mix = refs32.sum(0)
+    # absent stem: leakage = estimate energy relative to the mixture
+    expected_leak = 10 * np.log10(np.sum(ests32[2] ** 2) / np.sum(mix**2))
+    assert est["dog"]["leakage_db"] == pytest.approx(expected_leak, abs=1e-3)
+    active = np.array([True, True, False, True, True])
+    sdr, sir, sar = bss_eval(refs32, ests32, active=active)
+    for i, cls in enumerate(CLASSES):
+        if active[i]:
+            assert est[cls]["status"] == "active"
+            assert est[cls]["sdr"] == pytest.approx(sdr[i], abs=1e-3)
+            assert est[cls]["sir"] == pytest.approx(sir[i], abs=1e-3)
+            assert est[cls]["sar"] == pytest.approx(sar[i], abs=1e-3)
+            gain = si_sdr(ests32[i], refs32[i]) - si_sdr(mix, refs32[i])
+            assert est[cls]["si_sdri"] == pytest.approx(gain, abs=1e-3)
+    # the floor: SI-SDRi of the mixture is 0, leakage of the mixture is 0 dB
+    assert mixture["systems"]["mixture"]["speech"]["si_sdri"] == pytest.approx(0.0, abs=1e-9)
+    assert mixture["systems"]["mixture"]["dog"]["leakage_db"] == pytest.approx(0.0, abs=1e-6)
+    # aggregate: stable keys, counts, the absent stem kept out of the means
+    over = summary["systems"]["estimate"]["overall"]
+    assert (over["active"], over["absent"], over["solo"]) == (4, 1, 0)
+    assert over["sdr_mean"] == pytest.approx(np.mean(sdr[active]), abs=1e-3)
+    assert over["leakage_db_median"] == pytest.approx(expected_leak, abs=1e-3)
+    dog = summary["systems"]["estimate"]["classes"]["dog"]
+    assert dog["sdr_mean"] is None and dog["absent"] == 1
+    for key in ("sdr_mean", "sdr_median", "sir_mean", "sar_mean", "si_sdr_mean", "si_sdri_mean",
+                "si_sdri_median", "solo_si_sdr_mean", "leakage_db_mean", "leakage_db_median"):
+        assert key in over
+    # the estimates are better than the floor
+    assert over["si_sdri_mean"] > 1.0
+
+
+def test_folders_of_folders_csv_and_table(pair, tmp_path):
+    root, refs, ests = pair
+    rng = np.random.default_rng(1)
+    refs2 = stem_signals(rng, [True] * 5)
+    write_stems(root / "ref" / "m2", refs2)
+    write_stems(root / "est" / "m2", estimates_of(refs2, rng), with_mix=False)
+    out = tmp_path / "scores.csv"
+    result = invoke("--reference", str(root / "ref"), "--estimate", str(root / "est"), "--csv", str(out))
+    assert result.exit_code == 0, result.output
+    assert "SI-SDRi" in result.stderr and "estimate" in result.stderr  # the Rich table on stderr
+    assert result.stdout == ""
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["mixture", "system", "stem", "status", "sdr", "sir", "sar", "si_sdr", "si_sdri", "leakage_db"]
+    assert len(rows) == 2 * 2 * 5  # mixtures x systems x stems
+    assert {r["mixture"] for r in rows} == {"m1", "m2"}
+    dog = next(r for r in rows if r["mixture"] == "m1" and r["system"] == "estimate" and r["stem"] == "dog")
+    assert dog["status"] == "absent" and dog["sdr"] == "" and float(dog["leakage_db"]) < 0
+
+
+def test_solo_stem_is_reported_apart():
+    rng = np.random.default_rng(2)
+    refs = stem_signals(rng, [False, False, False, True, False])
+    ests = refs * 0.9 + 0.01 * rng.standard_normal(refs.shape)
+    from cocktail_cli.evaluate import MixtureData, score_mixture
+
+    res = score_mixture(MixtureData("solo", SR, refs, refs.sum(0)), {"estimate": ests})
+    speech = res["systems"]["estimate"]["speech"]
+    assert speech["status"] == "solo" and speech["si_sdri"] is None and speech["si_sdr"] > 15
+    summary = aggregate([res])["systems"]["estimate"]
+    over = summary["overall"]
+    assert (over["active"], over["absent"], over["solo"]) == (0, 4, 1)
+    assert over["si_sdri_mean"] is None and over["solo_si_sdr_mean"] == pytest.approx(speech["si_sdr"])
+    assert summary["classes"]["speech"]["solo"] == 1
+
+
+def test_oracle_masks_beat_the_floor(pair):
+    root, _, _ = pair
+    result = invoke("--reference", str(root / "ref" / "m1"), "--oracle", "irm1", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json_lines(result.stdout)[-1]
+    assert list(summary["systems"]) == ["mixture", "oracle_irm1"]
+    assert summary["systems"]["oracle_irm1"]["overall"]["sdr_mean"] > summary["systems"]["mixture"]["overall"]["sdr_mean"] + 3
+    for kind in ("irm2", "ibm"):
+        job = EvalJob(reference=root / "ref", oracle=kind)
+        (outcome,) = list(run(job))
+        over = aggregate([outcome.result])["systems"][f"oracle_{kind}"]["overall"]
+        assert over["si_sdri_mean"] > 3
+
+
+def make_synth_root(root: Path) -> Path:
+    rng = np.random.default_rng(3)
+    for split, count in (("train", 1), ("test", 2)):
+        for k in range(count):
+            active = [bool(rng.random() < 0.7) for _ in range(4)] + [True]
+            write_stems(root / split / f"{k:06d}", stem_signals(rng, active))
+        (root / split / "metadata.jsonl").write_text("{}\n")
+    return root
+
+
+@pytest.fixture
+def small_model(tmp_path):
+    torch.manual_seed(0)
+    net = nets.build("tcn", channels=16, hidden=32, depth=2, repeats=1)
+    return save_checkpoint(tmp_path / "model.pt", net, "tcn", STFTConfig())
+
+
+def test_model_mode_on_synth_root_split_and_folder(tmp_path, small_model):
+    root = make_synth_root(tmp_path / "data")
+    result = invoke(str(root), "--model", small_model, "--split", "test", "--oracle", "irm2", "--json")
+    assert result.exit_code == 0, result.output
+    objs = json_lines(result.stdout)
+    assert [o["id"] for o in objs[:-1]] == ["test/000000", "test/000001"]
+    assert set(objs[0]["systems"]) == {"mixture", "oracle_irm2", "model"}
+    assert objs[-1]["mixtures"] == 2
+    # a split folder, and the whole root
+    result = invoke(str(root / "test"), "--model", small_model, "--json", "--limit", "1")
+    assert [o.get("id") for o in json_lines(result.stdout)[:-1]] == ["000000"]
+    result = invoke(str(root), "--model", small_model, "--json", "--no-model")
+    ids = [o["id"] for o in json_lines(result.stdout)[:-1]]
+    assert ids == ["test/000000", "test/000001", "train/000000"]
+
+
+def test_model_mode_scores_the_separator_output(tmp_path, small_model):
+    from cocktail_cli.separator import Separator
+
+    root = make_synth_root(tmp_path / "data")
+    (outcome,) = list(run(EvalJob(data_dir=root / "train", model=small_model)))
+    mix, sr = sf.read(str(root / "train" / "000000" / "mix.wav"), dtype="float32", always_2d=True)
+    stems = Separator.from_checkpoint(small_model).separate(mix.T, sr)[:, 0].astype(np.float64)
+    refs = np.stack([sf.read(str(root / "train" / "000000" / f"{c}.wav"))[0] for c in CLASSES])
+    got = outcome.result["systems"]["model"]["other"]
+    assert got["si_sdr"] == pytest.approx(float(si_sdr(stems[4], refs[4])), abs=1e-3)
+
+
+def test_different_lengths_are_trimmed_with_a_warning(pair):
+    root, refs, ests = pair
+    sf.write(str(root / "est" / "m1" / "speech.wav"), ests[3][: N - 100], SR, subtype="FLOAT")
+    result = invoke("--reference", str(root / "ref" / "m1"), "--estimate", str(root / "est" / "m1"), "--json")
+    assert result.exit_code == 0, result.output
+    assert "trimmed" in result.stderr
+    assert json_lines(result.stdout)[0]["samples"] == N - 100
+
+
+def test_stereo_is_mixed_down_and_channel_mismatch_is_an_error(tmp_path):
+    rng = np.random.default_rng(4)
+    refs = stem_signals(rng, [True] * 5)
+    stereo = np.stack([refs, 0.5 * refs], axis=1)  # (C, 2, N)
+    write_stems(tmp_path / "ref", stereo, mix=stereo.sum(0))
+    write_stems(tmp_path / "est", stereo * 0.9, with_mix=False)
+    result = invoke("--reference", str(tmp_path / "ref"), "--estimate", str(tmp_path / "est"))
+    assert result.exit_code == 0, result.output
+    assert "mono" in result.stderr
+    sf.write(str(tmp_path / "est" / "dog.wav"), refs[2], SR, subtype="FLOAT")
+    result = invoke("--reference", str(tmp_path / "ref"), "--estimate", str(tmp_path / "est"))
+    assert result.exit_code == 1
+    assert "dog.wav" in result.stderr and "channel" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        (lambda d, x: sf.write(str(d / "siren.wav"), x, 16000, subtype="FLOAT"), ("siren.wav", "sample rate")),
+        (lambda d, x: sf.write(str(d / "siren.wav"), np.where(np.arange(N) == 5, np.nan, x), SR, subtype="FLOAT"), ("siren.wav", "NaN")),
+        (lambda d, x: (d / "siren.wav").unlink(), ("siren.wav", "missing")),
+        (lambda d, x: (d / "siren.wav").write_bytes(b"not audio"), ("siren.wav", "decode")),
+    ],
+)
+def test_bad_estimates_fail_naming_the_file(pair, damage, words):
+    root, _, ests = pair
+    damage(root / "est" / "m1", ests[1])
+    result = invoke("--reference", str(root / "ref" / "m1"), "--estimate", str(root / "est" / "m1"))
+    assert result.exit_code == 1
+    (line,) = [line for line in result.stderr.splitlines() if "siren.wav" in line]
+    for word in words:
+        assert word in line
+
+
+def test_batch_goes_on_after_a_bad_mixture_and_cli_prints_one_line(pair):
+    root, refs, ests = pair
+    write_stems(root / "ref" / "m0", refs)
+    write_stems(root / "est" / "m0", ests, with_mix=False)
+    (root / "est" / "m0" / "other.wav").write_bytes(b"")
+    proc = subprocess.run(
+        [sys.executable, "-m", "cocktail_cli", "eval", "-r", str(root / "ref"), "-e", str(root / "est"), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 1
+    objs = json_lines(proc.stdout)
+    assert [o["type"] for o in objs] == ["error", "mixture", "aggregate"]
+    assert objs[-1]["failed"] == 1 and objs[-1]["mixtures"] == 1
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert any("other.wav" in line and "empty" in line for line in errors)
+    assert "Traceback" not in proc.stderr
+
+
+def test_usage_errors(tmp_path, pair):
+    root, _, _ = pair
+    assert isinstance(invoke("--reference", str(root / "ref")).exception, CocktailError)  # no --estimate/--oracle
+    assert isinstance(invoke("--reference", str(root / "ref"), "--oracle", "wiener").exception, CocktailError)
+    assert isinstance(invoke(str(tmp_path / "nowhere")).exception, CocktailError)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no mixtures" in str(invoke(str(empty)).exception)
+
+
+def test_help_shows_the_three_modes():
+    result = CliRunner().invoke(app, ["eval", "--help"])
+    assert result.exit_code == 0
+    for text in ("--reference", "--estimate", "--oracle", "--json", "--csv", "cocktail eval data/"):
+        assert text in result.output
