@@ -1,0 +1,1 @@
+complete --command cocktail --no-files --arguments "(env _COCKTAIL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) cocktail)" --condition "env _COCKTAIL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) cocktail"
