@@ -123,6 +123,11 @@ def model_from_dict(ckpt: dict, name: str = "") -> LoadedModel:
         model = build(ckpt["arch"], **ckpt["arch_args"])
     except (TypeError, ValueError) as err:
         raise CheckpointError(f"incompatible checkpoint ({err})", name) from None
+    n_bins = getattr(model, "config", {}).get("n_bins")
+    if n_bins is not None and n_bins != stft.n_bins:
+        raise CheckpointError(
+            f"incompatible checkpoint: the net expects {n_bins} frequency bins, its STFT gives {stft.n_bins}", name
+        )
     try:
         model.load_state_dict(ckpt["state_dict"], strict=True)
     except RuntimeError as err:
@@ -153,8 +158,16 @@ def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False) -
     return save_raw(dst, ckpt)
 
 
+#: Environment variable naming a checkpoint to use instead of the shipped model.
+MODEL_ENV = "COCKTAIL_MODEL"
+
+
 def default_model_path() -> Path:
-    """The model shipped with the package (``models/default.pt`` in the repository)."""
+    """The default model: ``$COCKTAIL_MODEL`` when set, else the model shipped with the package
+    (``models/default.pt`` in the repository, installed as ``cocktail_cli.shipped``)."""
+    override = os.environ.get(MODEL_ENV)
+    if override:
+        return Path(override)
     from importlib import resources
 
     return Path(str(resources.files("cocktail_cli.shipped") / "default.pt"))

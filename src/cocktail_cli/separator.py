@@ -1,31 +1,114 @@
 """The one separation path: waveform -> STFT -> model masks -> masked STFT -> iSTFT -> stems.
 
 ``separate``, ``eval`` (model mode) and validation in ``train`` all call :class:`Separator`.
-Long inputs are cut into overlapping chunks that are cross-faded with weights summing to one, so
-the result is independent of where chunks fall and memory does not grow with the input.
-A final projection spreads whatever the masks and resampling left over equally across stems,
-so the stems sum to the input to float precision.
+
+Any length, flat memory: audio flows through a :class:`SeparationStream` block by block:
+
+1. resample to the model's rate with a streaming resampler (soxr), so nothing is cut or padded;
+2. cut into overlapping chunks of ``chunk_seconds`` (every chunk starts at a multiple of
+   ``chunk - overlap`` samples), run them through the model ``batch_chunks`` at a time, and
+   cross-fade neighbours with linear ramps that sum to one;
+3. resample the stems back to the input rate (streaming again);
+4. project: add ``(mixture - sum(stems)) / C`` to each stem, so the stems sum to the input to
+   float precision whatever the masks, the chunking and the resampling left over.
+
+Where chunks fall depends only on the sample index, never on how the input is delivered, so the
+whole-array :meth:`Separator.separate` (which feeds the same stream one block) and a file read
+block by block give identical stems. Memory holds a few chunks, whatever the input's length.
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Iterable, Iterator
 
 import numpy as np
+import soxr
 import torch
 import torch.nn as nn
 
-from .audio import resample
 from .checkpoint import LoadedModel, default_model_path, load_checkpoint
 from .classes import CLASSES
-from .errors import AudioError
+from .errors import AudioError, CheckpointError
 from .stft import STFTConfig
+
+N_STEMS = len(CLASSES)
+#: soxr quality for both directions (matches ``audio.resample``).
+RESAMPLE_QUALITY = "HQ"
 
 
 def project_to_mixture(stems: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
     """Add ``(mixture - sum(stems)) / C`` to each stem: stems ``(..., C, T)``, mixture ``(..., T)``."""
     residual = mixture - stems.sum(dim=-2)
     return stems + residual.unsqueeze(-2) / stems.shape[-2]
+
+
+def _project_np(stems: np.ndarray, mixture: np.ndarray) -> np.ndarray:
+    """Numpy :func:`project_to_mixture`: stems ``(C, ch, T)``, mixture ``(ch, T)``, float32.
+
+    The residual is summed in float64 so the stems sum to the mixture to float32 rounding.
+    """
+    residual = mixture - stems.sum(axis=0, dtype=np.float64)
+    out = stems + (residual / stems.shape[0]).astype(np.float32)[None]
+    return out.astype(np.float32, copy=False)
+
+
+def _fast_istft_ok(cfg: STFTConfig) -> bool:
+    return cfg.center and cfg.n_fft % cfg.hop == 0
+
+
+_ENVELOPES: dict[tuple, torch.Tensor] = {}
+
+
+def _overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """``(N, T, n_fft)`` frames -> ``(N, (T - 1) * hop + n_fft)`` overlap-added signal."""
+    n, t, n_fft = frames.shape
+    r = n_fft // hop
+    parts = frames.reshape(n, t, r, hop)
+    out = frames.new_zeros(n, t + r - 1, hop)
+    for j in range(r):
+        out[:, j : j + t] += parts[:, :, j]
+    return out.reshape(n, (t + r - 1) * hop)
+
+
+def _envelope(cfg: STFTConfig, t: int, dtype: torch.dtype) -> torch.Tensor:
+    """The summed squared synthesis window of ``t`` frames (what the iSTFT divides by)."""
+    key = (cfg.n_fft, cfg.hop, cfg.window, t, dtype)
+    env = _ENVELOPES.get(key)
+    if env is None:
+        window = cfg.window_tensor(dtype=dtype)
+        env = _overlap_add(window.square().expand(1, t, cfg.n_fft).contiguous(), cfg.hop)[0]
+        env = torch.where(env > 1e-11, env, torch.ones_like(env))
+        if len(_ENVELOPES) > 16:
+            _ENVELOPES.clear()
+        _ENVELOPES[key] = env
+    return env
+
+
+def _masked_istft(cfg: STFTConfig, masks: torch.Tensor, spec: torch.Tensor, length: int) -> torch.Tensor:
+    """``istft(masks * spec)``: masks ``(B, C, F, T)`` real, spec ``(B, F, T)`` complex -> ``(B, C, length)``.
+
+    The same computation as :meth:`STFTConfig.istft` (inverse FFT, synthesis window, overlap-add,
+    division by the summed squared window), written for hops that divide ``n_fft`` and run one
+    stem at a time in frame-major layout: temporaries stay small and contiguous, which on CPU is
+    most of the speed.
+    """
+    b, c, f, t = masks.shape
+    window = cfg.window_tensor(masks.device, masks.dtype)
+    env = _envelope(cfg, t, masks.dtype)
+    start = cfg.n_fft // 2
+    stop = min(start + length, env.shape[0])
+    inv_env = 1.0 / env[start:stop]
+    ri = torch.view_as_real(spec).transpose(1, 2)  # (B, T, F, 2), a view
+    masked = torch.empty(b, t, f, 2, dtype=masks.dtype, device=masks.device)
+    out = masks.new_zeros(b, c, length)
+    for i in range(c):
+        torch.mul(ri, masks[:, i].transpose(1, 2).unsqueeze(-1), out=masked)
+        frames = torch.fft.irfft(torch.view_as_complex(masked), n=cfg.n_fft, dim=-1)  # (B, T, n_fft)
+        frames *= window
+        out[:, i, : stop - start] = _overlap_add(frames, cfg.hop)[:, start:stop] * inv_env
+    return out
 
 
 class Separator(nn.Module):
@@ -37,7 +120,7 @@ class Separator(nn.Module):
         stft: STFTConfig,
         chunk_seconds: float = 20.0,
         overlap_seconds: float = 1.0,
-        batch_chunks: int = 4,
+        batch_chunks: int = 1,
     ):
         super().__init__()
         self.model = model
@@ -47,18 +130,24 @@ class Separator(nn.Module):
         if fixed:  # the paper's net takes exactly this many frames
             self.chunk = (fixed - 1) * stft.hop if stft.center else stft.n_fft + (fixed - 1) * stft.hop
         else:
-            self.chunk = int(round(chunk_seconds * stft.sample_rate))
+            # at least a few windows per chunk, so the overlap and the STFT's padding fit
+            self.chunk = max(int(round(chunk_seconds * stft.sample_rate)), 4 * stft.n_fft)
         self.fixed_length = bool(fixed)
         self.overlap = min(int(round(overlap_seconds * stft.sample_rate)), self.chunk // 4)
-        self.batch_chunks = batch_chunks
+        self.batch_chunks = max(1, int(batch_chunks))
         self.min_samples = stft.n_fft
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, **kwargs) -> "Separator":
-        loaded = load_checkpoint(path if path is not None else default_model_path())
-        sep = cls(loaded.model, loaded.stft, **kwargs)
-        sep.loaded = loaded
-        return sep
+        """Load ``path``, or the default model (``checkpoint.default_model_path``) when None."""
+        if path is None:
+            path = default_model_path()
+            if not os.path.exists(path):
+                raise CheckpointError(
+                    "default model not found; pass --model PATH (or set COCKTAIL_MODEL) to use a checkpoint",
+                    path,
+                )
+        return cls.from_loaded(load_checkpoint(path), **kwargs)
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, **kwargs) -> "Separator":
@@ -66,15 +155,22 @@ class Separator(nn.Module):
         sep.loaded = loaded
         return sep
 
+    def min_input_samples(self, sample_rate: int) -> int:
+        """The shortest input (at ``sample_rate``) that can be separated."""
+        return int(np.ceil(self.min_samples * sample_rate / self.sample_rate))
+
     # -- one segment (differentiable; what training optimises) ---------------------------------
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` at the model's rate -> stems ``(batch, C, samples)``."""
         spec = self.stft.stft(wave)  # (B, F, T)
         masks = self.model(spec.abs())  # (B, C, F, T)
-        stems = self.stft.istft(masks * spec.unsqueeze(1), length=wave.shape[-1])
+        if torch.is_grad_enabled() or not _fast_istft_ok(self.stft):
+            stems = self.stft.istft(masks * spec.unsqueeze(1), length=wave.shape[-1])
+        else:  # inference: the same sums, without the complex broadcast and torch.istft's fold
+            stems = _masked_istft(self.stft, masks, spec, wave.shape[-1])
         return project_to_mixture(stems, wave)
 
-    # -- any length, numpy in and out -----------------------------------------------------------
+    # -- any length ------------------------------------------------------------------------------
     def _weights(self, n: int, first: bool, last: bool) -> torch.Tensor:
         w = torch.ones(n)
         ramp = torch.linspace(0.0, 1.0, self.overlap + 2)[1:-1] if self.overlap else torch.empty(0)
@@ -84,55 +180,239 @@ class Separator(nn.Module):
             w[n - self.overlap :] = 1.0 - ramp
         return w
 
+    def stream(self, sample_rate: int, channels: int, name: str = "<input>") -> "SeparationStream":
+        """A :class:`SeparationStream` for audio at ``sample_rate`` with ``channels`` channels."""
+        return SeparationStream(self, sample_rate, channels, name)
+
+    def separate_blocks(
+        self, blocks: Iterable[np.ndarray], sample_rate: int, name: str = "<input>"
+    ) -> Iterator[np.ndarray]:
+        """Float ``(channels, samples)`` blocks in, stems ``(C, channels, m)`` blocks out, in order.
+
+        The concatenated output has exactly the input's length; memory stays flat.
+        """
+        stream = None
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32)
+            if block.ndim == 1:
+                block = block[None]
+            if stream is None:
+                stream = self.stream(sample_rate, block.shape[0], name)
+            yield from stream.push(block)
+        if stream is None:
+            raise AudioError("contains no audio samples", name)
+        yield from stream.finish()
+
     @torch.inference_mode()
     def separate_model_rate(self, wave: torch.Tensor) -> torch.Tensor:
         """``(channels, samples)`` at the model's rate -> ``(C, channels, samples)``, chunked."""
-        channels, n = wave.shape
-        if n <= self.chunk and not self.fixed_length:
-            return self(wave).transpose(0, 1)
-        step = self.chunk - self.overlap
-        starts = list(range(0, max(n - self.overlap, 1), step))
-        out = torch.zeros(len(CLASSES), channels, n)
-        for i in range(0, len(starts), self.batch_chunks):
-            group = starts[i : i + self.batch_chunks]
-            segs = []
-            for s in group:
-                seg = wave[:, s : s + self.chunk]
-                if seg.shape[-1] < self.chunk and (self.fixed_length or len(starts) > 1):
-                    seg = torch.nn.functional.pad(seg, (0, self.chunk - seg.shape[-1]))
-                segs.append(seg)
-            stems = self(torch.cat(segs, dim=0))  # (len(group)*channels, C, chunk)
-            stems = stems.view(len(group), channels, len(CLASSES), -1)
-            for j, s in enumerate(group):
-                length = min(self.chunk, n - s)
-                w = self._weights(length, first=s == 0, last=s + self.chunk >= n)
-                out[:, :, s : s + length] += stems[j, :, :, :length].transpose(0, 1) * w
-        return out
+        chunker = _Chunker(self, wave.shape[0])
+        parts = chunker.push(wave.float()) + chunker.finish()
+        return torch.cat(parts, dim=-1)
 
     def separate(self, audio: np.ndarray, sample_rate: int, name: str = "<input>") -> np.ndarray:
         """Float ``(channels, samples)`` at any rate -> stems ``(C, channels, samples)`` at that rate.
 
         Each channel is separated on its own (mono stays mono, stereo stays stereo), and the
-        stems sum to the input to float precision.
+        stems sum to the input to float precision. Same code path (and same result) as a file
+        separated block by block.
         """
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim == 1:
             audio = audio[None]
-        if not np.isfinite(audio).all():
-            raise AudioError("contains NaN or infinite samples", name)
-        model_audio = resample(audio, sample_rate, self.sample_rate)
-        if model_audio.shape[-1] < self.min_samples:
+        return np.concatenate(list(self.separate_blocks([audio], sample_rate, name)), axis=-1)
+
+
+class _Chunker:
+    """Model-rate chunking with cross-fade, fed incrementally.
+
+    Chunk ``k`` covers ``[k * step, k * step + chunk)`` with ``step = chunk - overlap``; chunks
+    run in groups of ``batch_chunks`` by index. A chunk runs once audio past its end has arrived
+    (so it is known not to be the last) or at :meth:`finish`; the last chunk is the first whose
+    end reaches the input's end, and a short last chunk runs at its own length (padded only for
+    fixed-length nets). Output before the next chunk's start is final once a chunk has run.
+    """
+
+    def __init__(self, sep: Separator, channels: int):
+        self.sep, self.channels = sep, channels
+        self.step = sep.chunk - sep.overlap
+        self.buffer = torch.zeros(channels, 0)  # model-rate audio from self.buffer_start on
+        self.pending: list[torch.Tensor] = []  # pushed, not yet appended to the buffer
+        self.buffer_start = 0
+        self.received = 0
+        self.next_chunk = 0
+        self.tail: torch.Tensor | None = None  # weighted output of [next start, + overlap)
+
+    def push(self, wave: torch.Tensor) -> list[torch.Tensor]:
+        if wave.shape[-1]:
+            self.pending.append(wave)
+            self.received += wave.shape[-1]
+        out = []
+        b = self.sep.batch_chunks
+        while True:
+            first = self.next_chunk
+            group = range(first, (first // b + 1) * b)  # the rest of this index group
+            if self.received <= group[-1] * self.step + self.sep.chunk:
+                break
+            out.extend(self._run(list(group), self.received))
+        return out
+
+    def finish(self) -> list[torch.Tensor]:
+        n = self.received
+        if n == 0:
+            return []
+        starts_end = max(n - self.sep.overlap, 1)
+        out = []
+        b = self.sep.batch_chunks
+        k = self.next_chunk
+        last = k
+        while (last + 1) * self.step < starts_end:
+            last += 1
+        while k <= last:
+            group_end = min((k // b + 1) * b - 1, last)
+            out.extend(self._run(list(range(k, group_end + 1)), n, final=True))
+            k = group_end + 1
+        return out
+
+    @torch.inference_mode()
+    def _run(self, ks: list[int], n: int, final: bool = False) -> list[torch.Tensor]:
+        sep, chunk, ch = self.sep, self.sep.chunk, self.channels
+        if self.pending:
+            self.buffer = torch.cat([self.buffer, *self.pending], dim=-1)
+            self.pending = []
+        starts = [k * self.step for k in ks]
+        lengths = [min(chunk, n - s) for s in starts]
+        # full-length chunks run together; a short last chunk on its own
+        full = [i for i, L in enumerate(lengths) if L == chunk]
+        short = [i for i, L in enumerate(lengths) if L < chunk]
+        stems: dict[int, torch.Tensor] = {}
+        if full:
+            segs = torch.cat([self._segment(starts[i], chunk) for i in full], dim=0)
+            res = sep(segs).view(len(full), ch, N_STEMS, chunk)
+            for j, i in enumerate(full):
+                stems[i] = res[j].transpose(0, 1)
+        for i in short:
+            length = lengths[i]
+            seg = self._segment(starts[i], length)
+            run_len = chunk if sep.fixed_length else max(length, sep.min_samples)
+            if run_len > length:
+                seg = torch.nn.functional.pad(seg, (0, run_len - length))
+            stems[i] = sep(seg)[:, :, :length].transpose(0, 1)
+        out = []
+        for i, (s, length) in enumerate(zip(starts, lengths)):
+            is_last = final and s + chunk >= n
+            weighted = stems[i] * sep._weights(length, first=s == 0, last=is_last)
+            if self.tail is not None:
+                weighted[..., : self.tail.shape[-1]] += self.tail
+            if is_last:
+                out.append(weighted)
+                self.tail = None
+            else:
+                out.append(weighted[..., : self.step])
+                self.tail = weighted[..., self.step :].clone()
+            self.next_chunk = ks[i] + 1
+        # drop audio no later chunk needs
+        keep_from = self.next_chunk * self.step
+        if keep_from > self.buffer_start:
+            self.buffer = self.buffer[:, keep_from - self.buffer_start :].clone()
+            self.buffer_start = keep_from
+        return out
+
+    def _segment(self, start: int, length: int) -> torch.Tensor:
+        a = start - self.buffer_start
+        return self.buffer[:, a : a + length]
+
+
+class SeparationStream:
+    """Input-rate audio in, projected input-rate stems out, block by block (see module doc).
+
+    ``push(block (channels, b))`` and ``finish()`` return lists of stems ``(C, channels, m)``;
+    concatenated they have exactly as many samples as were pushed.
+    """
+
+    def __init__(self, sep: Separator, sample_rate: int, channels: int, name: str = "<input>"):
+        if sample_rate <= 0:
+            raise AudioError(f"invalid sample rate {sample_rate}", name)
+        self.sep, self.sample_rate, self.channels, self.name = sep, int(sample_rate), channels, name
+        resampled = self.sample_rate != sep.sample_rate
+        self.down = (
+            soxr.ResampleStream(self.sample_rate, sep.sample_rate, channels, dtype="float32", quality=RESAMPLE_QUALITY)
+            if resampled else None
+        )
+        self.up = (
+            soxr.ResampleStream(sep.sample_rate, self.sample_rate, N_STEMS * channels, dtype="float32", quality=RESAMPLE_QUALITY)
+            if resampled else None
+        )
+        self.chunker = _Chunker(sep, channels)
+        self.mix: deque[np.ndarray] = deque()  # input not yet matched by stems
+        self.n_in = 0
+        self.n_out = 0
+
+    def push(self, block: np.ndarray) -> list[np.ndarray]:
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"expected ({self.channels}, samples) audio, got shape {block.shape}")
+        if not np.isfinite(block).all():
+            raise AudioError("contains NaN or infinite samples", self.name)
+        if block.shape[1] == 0:
+            return []
+        self.mix.append(block)
+        self.n_in += block.shape[1]
+        if self.down is not None:
+            model_block = self.down.resample_chunk(block.T).T
+        else:
+            model_block = block
+        stems = self.chunker.push(torch.from_numpy(np.ascontiguousarray(model_block)))
+        return self._emit(stems, last=False)
+
+    def finish(self) -> list[np.ndarray]:
+        if self.n_in == 0:
+            raise AudioError("contains no audio samples", self.name)
+        if self.n_in < self.sep.min_input_samples(self.sample_rate):
             raise AudioError(
-                f"too short to separate ({audio.shape[-1]} samples; need at least "
-                f"{int(np.ceil(self.min_samples * sample_rate / self.sample_rate))} at {sample_rate} Hz)",
-                name,
+                f"too short to separate ({self.n_in} samples; need at least "
+                f"{self.sep.min_input_samples(self.sample_rate)} at {self.sample_rate} Hz)",
+                self.name,
             )
-        stems = self.separate_model_rate(torch.from_numpy(model_audio)).numpy()
-        if sample_rate != self.sample_rate:
-            stems = np.stack([resample(s, self.sample_rate, sample_rate) for s in stems])
-            n = audio.shape[-1]
-            if stems.shape[-1] < n:
-                stems = np.pad(stems, [(0, 0), (0, 0), (0, n - stems.shape[-1])])
-            stems = stems[..., :n]
-        mix = torch.from_numpy(audio.astype(np.float64))
-        return project_to_mixture(torch.from_numpy(stems.astype(np.float64)).transpose(0, 1), mix).transpose(0, 1).float().numpy()
+        stems = []
+        if self.down is not None:
+            rest = self.down.resample_chunk(np.zeros((0, self.channels), np.float32), last=True).T
+            stems += self.chunker.push(torch.from_numpy(np.ascontiguousarray(rest)))
+        stems += self.chunker.finish()
+        out = self._emit(stems, last=True)
+        missing = self.n_in - self.n_out
+        if missing > 0:  # the resamplers' rounding: a few samples, filled by the projection
+            out += self._match(np.zeros((N_STEMS, self.channels, missing), np.float32))
+        return out
+
+    def _emit(self, stems: list[torch.Tensor], last: bool) -> list[np.ndarray]:
+        out = []
+        for s in stems:
+            s = s.numpy()
+            if self.up is not None:
+                flat = s.reshape(N_STEMS * self.channels, -1).T
+                s = np.ascontiguousarray(self.up.resample_chunk(flat).T).reshape(N_STEMS, self.channels, -1)
+            out += self._match(s)
+        if last and self.up is not None:
+            rest = self.up.resample_chunk(np.zeros((0, N_STEMS * self.channels), np.float32), last=True)
+            out += self._match(np.ascontiguousarray(rest.T).reshape(N_STEMS, self.channels, -1))
+        return out
+
+    def _match(self, stems: np.ndarray) -> list[np.ndarray]:
+        """Pair stems with the same stretch of input and project; never past the input's end."""
+        m = min(stems.shape[-1], self.n_in - self.n_out)
+        if m <= 0:
+            return []
+        parts, need = [], m
+        while need:
+            head = self.mix[0]
+            take = min(need, head.shape[1])
+            parts.append(head[:, :take])
+            if take == head.shape[1]:
+                self.mix.popleft()
+            else:
+                self.mix[0] = head[:, take:]
+            need -= take
+        mix = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        self.n_out += m
+        return [_project_np(stems[..., :m], mix)]

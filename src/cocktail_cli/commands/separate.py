@@ -1,0 +1,124 @@
+"""``cocktail separate``: the thin Typer layer over :mod:`cocktail_cli.separate`."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import List, Optional
+
+import torch
+import typer
+
+from .. import console
+from ..audio import STDIO, check_writable_dir
+from ..classes import CLASSES, parse_stems
+from ..errors import CocktailError
+from ..separate import DEFAULT_TEMPLATE, SeparateOptions, load_separator, plan, separate_file
+
+HELP = f"""Split recordings into five stems: {', '.join(CLASSES)}.
+
+Each input (a file, a folder searched recursively for audio files, or - for standard input) gives one file per stem, at the input's sample rate and channel count (each channel is separated on its own). Any length: audio streams through overlapping chunks with a cross-fade, so memory stays flat, and the stems always sum back to the input.
+
+[b]Examples[/b]
+
+  [dim]# out/mix/baby_cry.wav, siren.wav, dog.wav, speech.wav, other.wav[/dim]
+  cocktail separate mix.wav -o out/
+
+  cocktail separate recordings/ -o stems/ --format flac --bits 24 --jobs 2
+
+  cocktail separate *.wav --stems speech,dog --filename "{{stem}}/{{track}}.{{ext}}"
+
+  [dim]# one stem to standard output, from standard input[/dim]
+  sox in.wav -t wav - | cocktail separate - --stems speech -o - > speech.wav
+
+  cocktail separate long.flac --json --model runs/my-model.pt
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("separate", help=HELP, no_args_is_help=True)(separate)
+
+
+def separate(
+    inputs: List[str] = typer.Argument(..., help="Audio files, folders (searched recursively) or - for standard input.", show_default=False),
+    out: str = typer.Option("separated", "-o", "--out", help="Output folder, or - to write one stem (see --stems) to standard output."),
+    filename: str = typer.Option(DEFAULT_TEMPLATE, "--filename", help="Output path below --out; fields {track}, {stem}, {ext}."),
+    fmt: str = typer.Option("wav", "--format", "-f", help="Output format: wav or flac."),
+    bits: int = typer.Option(16, "--bits", "-b", help="16 or 24 (integer; all stems of a file scaled by one factor, with a warning, if they would clip) or 32 (float WAV, written as is)."),
+    stems: Optional[str] = typer.Option(None, "--stems", "-s", help=f"Comma-separated subset to write (default all): {','.join(CLASSES)}.", show_default=False),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint written by cocktail train (default: the shipped model, or $COCKTAIL_MODEL).", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files separated in parallel (CPU threads are shared between them)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line per input done (input, outputs, seconds, rtf, duration, sample_rate, channels, scale)."),
+    chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
+) -> None:
+    try:
+        stem_list = parse_stems(stems)
+    except ValueError as err:
+        raise CocktailError(f"--stems: {err}") from None
+    opts = SeparateOptions(out=out, filename=filename, fmt=fmt, bits=bits, stems=stem_list)
+    if json_out and opts.to_stdout:
+        raise CocktailError("--json cannot be used with -o - (standard output carries the audio)")
+    jobs_list = plan(inputs, opts)
+    if not opts.to_stdout:
+        check_writable_dir(opts.out)
+    sep = load_separator(model, chunk_seconds)
+    threads = torch.get_num_threads()
+    if jobs > 1:  # the cores are shared between the files in flight
+        torch.set_num_threads(max(1, threads // min(jobs, len(jobs_list))))
+    try:
+        failed = _run_batch(sep, jobs_list, opts, jobs, json_out)
+    finally:
+        torch.set_num_threads(threads)
+    if failed:
+        if len(jobs_list) > 1:
+            console.error(f"{len(failed)} of {len(jobs_list)} inputs failed")
+        raise typer.Exit(1)
+
+
+def _run_batch(sep, jobs_list, opts: SeparateOptions, jobs: int, json_out: bool) -> list[str]:
+    """Separate every job (``jobs`` at a time); report each failure on one line; return the failed."""
+    failed: list[str] = []
+    lock = threading.Lock()
+    with console.make_progress() as progress:
+        overall = progress.add_task(f"{len(jobs_list)} file(s)", total=len(jobs_list)) if len(jobs_list) > 1 else None
+
+        def work(job) -> None:
+            label = os.path.basename(job.name) if job.input != STDIO else job.name
+            task = progress.add_task(label, total=None)
+
+            def on_progress(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            try:
+                result = separate_file(sep, job, opts, progress=on_progress, warn=console.warn)
+            except CocktailError as err:
+                with lock:
+                    failed.append(job.name)
+                console.error(str(err))
+            except Exception as err:  # a bug: still one line, and the batch goes on
+                with lock:
+                    failed.append(job.name)
+                console.error(f"{job.name}: unexpected error ({type(err).__name__}: {err})")
+                if os.environ.get("COCKTAIL_DEBUG"):
+                    raise
+            else:
+                if json_out:
+                    with lock:
+                        console.emit_json(result.to_json())
+                if not opts.to_stdout:
+                    console.info(
+                        f"{job.name}: {len(result.outputs)} stem(s) in {result.seconds:.1f} s (RTF {result.rtf:.4f})"
+                    )
+            finally:
+                progress.remove_task(task)
+                if overall is not None:
+                    progress.advance(overall)
+
+        if jobs > 1 and len(jobs_list) > 1:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                list(pool.map(work, jobs_list))
+        else:
+            for job in jobs_list:
+                work(job)
+    return failed

@@ -1,0 +1,399 @@
+"""`cocktail separate` and the Separator's streaming path, on generated signals and random-init models.
+
+Nothing here depends on model quality: the checks are about files, rates, channels, mixture
+consistency, chunking, pipes, errors and batch behaviour.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from cocktail_cli import separate as api
+from cocktail_cli.checkpoint import save_checkpoint
+from cocktail_cli.classes import CLASSES
+from cocktail_cli.cli import main as cli_main
+from cocktail_cli.errors import AudioError, CheckpointError, CocktailError
+from cocktail_cli.nets import build
+from cocktail_cli.separator import Separator
+from cocktail_cli.stft import STFTConfig
+
+MODEL_SR = 8000
+STFT = STFTConfig(sample_rate=MODEL_SR, n_fft=256, hop=64)
+
+
+def small_tcn():
+    return build("tcn", n_bins=STFT.n_bins, channels=16, hidden=32, depth=2, repeats=1)
+
+
+def scene(seconds: float, sr: int, channels: int = 1, seed: int = 0, level: float = 0.3) -> np.ndarray:
+    """Tones, a chirp and noise: (channels, samples) float32."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    chans = []
+    for c in range(channels):
+        x = np.sin(2 * np.pi * (220 + 110 * c) * t) + 0.5 * np.sin(2 * np.pi * (300 + 900 * t / max(seconds, 1)) * t)
+        x += 0.3 * rng.standard_normal(t.size)
+        chans.append(x / np.abs(x).max() * level)
+    return np.stack(chans).astype(np.float32)
+
+
+def write(path, audio, sr, subtype="PCM_16"):
+    sf.write(str(path), audio.T, sr, subtype=subtype)
+    return str(path)
+
+
+def read_stems(folder, track="mix", ext="wav", stems=CLASSES):
+    out = {}
+    for s in stems:
+        data, sr = sf.read(str(Path(folder) / track / f"{s}.{ext}"), dtype="float32", always_2d=True)
+        out[s] = (data.T, sr)
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "small.pt"
+    save_checkpoint(path, small_tcn(), "tcn", STFT)
+    return str(path)
+
+
+@pytest.fixture
+def default_model(model_path, monkeypatch):
+    """Point the default model at the small random checkpoint (what COCKTAIL_MODEL is for)."""
+    monkeypatch.setenv("COCKTAIL_MODEL", model_path)
+    return model_path
+
+
+@pytest.fixture
+def run(default_model, monkeypatch, capfd):
+    """Run ``cocktail separate ARGS`` in-process; returns (exit code, stdout, stderr)."""
+
+    def _run(*args):
+        monkeypatch.setattr(sys, "argv", ["cocktail", "separate", *map(str, args)])
+        try:
+            cli_main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return _run
+
+
+def no_partial_files(folder) -> bool:
+    folder = Path(folder)
+    return not folder.exists() or not any(p.is_file() for p in folder.rglob("*"))
+
+
+# -- outputs: files, rates, channels, consistency ----------------------------------------------------
+@pytest.mark.parametrize("sr,channels", [(MODEL_SR, 1), (44100, 2), (48000, 2), (16000, 3)])
+def test_stems_keep_rate_and_channels_and_sum_to_input(run, tmp_path, sr, channels):
+    audio = scene(2.5, sr, channels)
+    src = write(tmp_path / "mix.wav", audio, sr, subtype="FLOAT")
+    code, out, err = run(src, "-o", tmp_path / "out", "--bits", "32")
+    assert code == 0, err
+    stems = read_stems(tmp_path / "out")
+    total = np.zeros_like(audio)
+    for s in CLASSES:
+        data, rate = stems[s]
+        assert rate == sr and data.shape == audio.shape
+        assert sf.info(str(tmp_path / "out" / "mix" / f"{s}.wav")).subtype == "FLOAT"
+        total += data
+    assert np.abs(total - audio).max() < 1e-4
+
+
+def test_streaming_equals_whole_array_whatever_the_blocks(model_path, tmp_path, monkeypatch):
+    sep = Separator.from_checkpoint(model_path, chunk_seconds=1.0, overlap_seconds=0.25)
+    sr = 44100
+    audio = scene(4.3, sr, 2)
+    whole = sep.separate(audio, sr)
+    for block in (1000, 4096, 65536):
+        pieces = [audio[:, i : i + block] for i in range(0, audio.shape[1], block)]
+        streamed = np.concatenate(list(sep.separate_blocks(pieces, sr)), axis=-1)
+        np.testing.assert_array_equal(streamed, whole)
+    # the file path (read block by block, written block by block) gives the same stems
+    monkeypatch.setattr(api, "BLOCK_FRAMES", 3000)
+    src = write(tmp_path / "mix.wav", audio, sr, subtype="FLOAT")
+    opts = api.SeparateOptions(out=str(tmp_path / "out"), bits=32)
+    api.separate_file(sep, api.plan([src], opts)[0], opts)
+    for i, s in enumerate(CLASSES):
+        data, _ = sf.read(str(tmp_path / "out" / "mix" / f"{s}.wav"), dtype="float32", always_2d=True)
+        np.testing.assert_array_equal(data.T, whole[i])
+
+
+@pytest.mark.parametrize("chunk,overlap", [(1.0, 0.25), (1.3, 0.1), (2.0, 0.5), (20.0, 1.0)])
+def test_chunking_keeps_stems_summing_to_input(model_path, chunk, overlap):
+    sep = Separator.from_checkpoint(model_path, chunk_seconds=chunk, overlap_seconds=overlap)
+    audio = scene(5.0, 22050, 2, seed=3)
+    stems = sep.separate(audio, 22050)
+    assert stems.shape == (len(CLASSES), 2, audio.shape[1])
+    assert np.abs(stems.sum(0) - audio).max() < 1e-4
+
+
+def test_cross_fade_weights_sum_to_one():
+    """A net with equal masks gives input / 5 per stem: chunk seams add nothing and lose nothing."""
+    model = small_tcn().eval()
+    with torch.no_grad():
+        model.decode.weight.zero_()
+        model.decode.bias.zero_()
+    audio = scene(6.0, MODEL_SR, 1, seed=5)
+    for chunk, overlap in [(1.0, 0.25), (1.7, 0.3), (60.0, 1.0)]:
+        stems = Separator(model, STFT, chunk_seconds=chunk, overlap_seconds=overlap).separate(audio, MODEL_SR)
+        np.testing.assert_allclose(stems, np.broadcast_to(audio / 5, stems.shape), atol=1e-5)
+
+
+def test_long_input_streams_in_blocks(model_path, tmp_path, monkeypatch):
+    """3 minutes at 8 kHz with 1 s chunks: nothing cut, stems sum to the input."""
+    sr = MODEL_SR
+    audio = scene(180.0, sr, 1, seed=7)
+    src = write(tmp_path / "long.flac", audio, sr, subtype="PCM_24")
+    audio, _ = sf.read(src, dtype="float32", always_2d=True)
+    audio = audio.T
+    monkeypatch.setattr(api, "BLOCK_FRAMES", 5000)
+    sep = api.load_separator(model_path, chunk_seconds=1.0)
+    opts = api.SeparateOptions(out=str(tmp_path / "out"), bits=32, stems=list(CLASSES))
+    res = api.separate_file(sep, api.plan([src], opts)[0], opts)
+    assert res.duration == pytest.approx(180.0)
+    stems = read_stems(tmp_path / "out", track="long")
+    total = sum(stems[s][0] for s in CLASSES)
+    assert total.shape == audio.shape
+    assert np.abs(total - audio).max() < 1e-4
+
+
+# -- pipes ------------------------------------------------------------------------------------------
+def test_stdin_to_stdout_pipe(model_path, tmp_path):
+    sr = 22050
+    audio = scene(2.0, sr, 2)
+    buf = io.BytesIO()
+    sf.write(buf, audio.T, sr, format="WAV", subtype="FLOAT")
+    env = {**os.environ, "COCKTAIL_MODEL": model_path}
+    cmd = [sys.executable, "-m", "cocktail_cli", "separate", "-", "--stems", "speech", "-o", "-", "--bits", "32"]
+    proc = subprocess.run(cmd, input=buf.getvalue(), capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr.decode()
+    speech, rate = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
+    assert rate == sr and speech.shape == (audio.shape[1], 2)
+    expected = Separator.from_checkpoint(model_path).separate(audio, sr)[CLASSES.index("speech")]
+    np.testing.assert_allclose(speech.T, expected, atol=1e-6)
+    assert proc.stderr.decode().strip() == ""
+
+
+# -- naming, formats, subsets, scaling --------------------------------------------------------------
+def test_filename_template_and_stem_subset(run, tmp_path):
+    src = write(tmp_path / "a.wav", scene(1.0, 16000), 16000)
+    code, _, err = run(src, "-o", tmp_path / "out", "--stems", "speech,dog", "--filename", "{stem}/{track}-x.{ext}", "--format", "flac")
+    assert code == 0, err
+    files = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert files == ["dog/a-x.flac", "speech/a-x.flac"]
+
+
+@pytest.mark.parametrize("fmt,bits,subtype", [("wav", 16, "PCM_16"), ("wav", 24, "PCM_24"), ("wav", 32, "FLOAT"), ("flac", 16, "PCM_16"), ("flac", 24, "PCM_24")])
+def test_formats_and_bits(run, tmp_path, fmt, bits, subtype):
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000, 2), 16000)
+    code, _, err = run(src, "-o", tmp_path / "out", "--format", fmt, "--bits", bits, "--stems", "other")
+    assert code == 0, err
+    info = sf.info(str(tmp_path / "out" / "mix" / f"other.{fmt}"))
+    assert (info.format, info.subtype, info.samplerate, info.channels) == (fmt.upper(), subtype, 16000, 2)
+
+
+def test_integer_output_is_scaled_together_with_a_warning(run, tmp_path):
+    sr = 16000
+    audio = scene(2.0, sr, 1, level=8.0)  # float input far beyond full scale: stems would clip
+    src = write(tmp_path / "loud.wav", audio, sr, subtype="FLOAT")
+    code, out, err = run(src, "-o", tmp_path / "out", "--bits", "16", "--json")
+    assert code == 0, err
+    assert "warning" in err and "loud.wav" in err and "scaled all stems" in err
+    scale = json.loads(out)["scale"]
+    assert 0 < scale < 1
+    stems = read_stems(tmp_path / "out", track="loud")
+    assert max(np.abs(stems[s][0]).max() for s in CLASSES) <= 0.9991
+    total = sum(stems[s][0] for s in CLASSES)
+    assert np.abs(total - audio * scale).max() < 5 * 2**-15 + 1e-4  # one factor for all stems
+    # float output is written as is, no warning
+    code, _, err = run(src, "-o", tmp_path / "float", "--bits", "32")
+    assert code == 0 and "warning" not in err
+    stems = read_stems(tmp_path / "float", track="loud")
+    assert np.abs(sum(stems[s][0] for s in CLASSES) - audio).max() < 1e-4
+
+
+def test_json_lines(run, tmp_path):
+    srcs = [write(tmp_path / f"{n}.wav", scene(1.0, 16000, seed=i), 16000) for i, n in enumerate(["x", "y"])]
+    code, out, err = run(*srcs, "-o", tmp_path / "out", "--json", "--jobs", "2")
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    assert sorted(r["input"] for r in rows) == sorted(srcs)
+    for r in rows:
+        assert set(r) >= {"input", "outputs", "seconds", "rtf"}
+        assert list(r["outputs"]) == list(CLASSES) and all(os.path.exists(p) for p in r["outputs"].values())
+        assert r["seconds"] > 0 and r["rtf"] > 0
+
+
+# -- batches and errors -----------------------------------------------------------------------------
+def test_folder_batch_with_good_and_bad_files(run, tmp_path):
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    write(folder / "good.wav", scene(1.0, 16000), 16000)
+    write(folder / "sub" / "also.flac", scene(1.0, 16000), 16000, subtype="PCM_16")
+    (folder / "broken.wav").write_text("not audio")
+    (folder / "notes.txt").write_text("skipped: not an audio file")
+    code, out, err = run(folder, "-o", tmp_path / "out")
+    assert code == 1
+    assert (tmp_path / "out" / "good" / "speech.wav").exists()
+    assert (tmp_path / "out" / "sub" / "also" / "speech.wav").exists()
+    assert not (tmp_path / "out" / "broken").exists()
+    lines = err.strip().splitlines()
+    assert any("broken.wav" in line for line in lines) and not any("notes.txt" in line for line in lines)
+    assert "Traceback" not in err
+
+
+def _nan_file(path):
+    x = scene(1.0, 16000)
+    x[0, 9000] = np.nan
+    write(path, x, 16000, subtype="FLOAT")
+
+
+def _inf_late_file(path):  # the bad sample comes after several blocks have been written
+    x = scene(6.0, 16000)
+    x[0, -10] = np.inf
+    write(path, x, 16000, subtype="FLOAT")
+
+
+def _truncated_flac(path):
+    write(path, scene(2.0, 16000), 16000)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[:60])
+
+
+@pytest.mark.parametrize(
+    "name,make,expected",
+    [
+        ("missing.wav", None, "not found"),
+        ("empty.wav", lambda p: p.write_bytes(b""), "empty"),
+        ("zero.wav", lambda p: write(p, np.zeros((1, 0), np.float32), 16000), "no audio samples"),
+        ("text.wav", lambda p: p.write_text("hello, not audio"), "cannot decode"),
+        ("notes.txt", lambda p: p.write_text("hello"), "cannot decode"),
+        ("cut.flac", _truncated_flac, "decode"),
+        ("short.wav", lambda p: write(p, scene(0.01, 16000), 16000), "too short"),
+        ("nan.wav", _nan_file, "NaN"),
+        ("inf.wav", _inf_late_file, "NaN or infinite"),
+    ],
+)
+def test_bad_inputs_one_line_no_partial_output(run, tmp_path, monkeypatch, name, make, expected):
+    monkeypatch.setattr(api, "BLOCK_FRAMES", 4000)
+    path = tmp_path / name
+    if make is not None:
+        make(path)
+    code, out, err = run(path, "-o", tmp_path / "out", "--chunk-seconds", "1")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], err
+    assert "Traceback" not in err and out == ""
+    assert no_partial_files(tmp_path / "out")
+
+
+def test_unwritable_output_is_refused_before_work(run, tmp_path):
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(src, "-o", blocker / "out")
+    assert code == 1 and str(blocker / "out") in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "damage,expected",
+    [
+        (lambda p, good: p.write_bytes(good.read_bytes()[: good.stat().st_size // 2]), "damaged"),
+        (lambda p, good: p.write_bytes(np.random.default_rng(0).bytes(4000)), "damaged"),
+        (lambda p, good: torch.save({"weights": [1, 2]}, p), "not a cocktail checkpoint"),
+        (lambda p, good: save_checkpoint(p, small_tcn(), "tcn", STFTConfig()), "incompatible"),
+    ],
+)
+def test_damaged_checkpoint_one_line(run, tmp_path, model_path, damage, expected):
+    bad = tmp_path / "bad.pt"
+    damage(bad, Path(model_path))
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    code, _, err = run(src, "-o", tmp_path / "out", "--model", bad)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and expected in lines[0], err
+    assert no_partial_files(tmp_path / "out")
+
+
+def test_missing_default_model_is_one_clear_line(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("COCKTAIL_MODEL", str(tmp_path / "nowhere.pt"))
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    code, _, err = run(src, "-o", tmp_path / "out")
+    assert code == 1 and "default model not found" in err and "nowhere.pt" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_model_option_rebuilds_any_architecture(run, tmp_path):
+    torch.manual_seed(1)
+    paper = tmp_path / "paper.pt"
+    save_checkpoint(paper, build("paper", n_bins=129, frames=160), "paper", STFT)
+    src = write(tmp_path / "mix.wav", scene(3.0, 11025, 2), 11025, subtype="FLOAT")
+    code, _, err = run(src, "-o", tmp_path / "out", "--model", paper, "--bits", "32")
+    assert code == 0, err
+    stems = read_stems(tmp_path / "out")
+    audio, _ = sf.read(src, dtype="float32", always_2d=True)
+    assert np.abs(sum(stems[s][0] for s in CLASSES) - audio.T).max() < 1e-4
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["-o", "-"], "one stem"),
+        (["--format", "flac", "--bits", "32"], "--bits 32"),
+        (["--format", "mp3"], "unsupported output format"),
+        (["--filename", "{track}.{ext}"], "{stem}"),
+        (["--filename", "{nope}/{stem}.{ext}"], "unknown field"),
+        (["--stems", "speech,cat"], "unknown stem"),
+        (["--stems", "speech", "-o", "-", "--json"], "--json"),
+    ],
+)
+def test_option_errors(run, tmp_path, args, expected):
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    code, out, err = run(src, *args)
+    assert code != 0 and expected in err and "Traceback" not in err and out == ""
+
+
+def test_same_output_from_two_inputs_is_refused(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        write(tmp_path / d / "mix.wav", scene(1.0, 16000), 16000)
+    opts = api.SeparateOptions(out=str(tmp_path / "out"))
+    with pytest.raises(CocktailError, match="would both write"):
+        api.plan([str(tmp_path / "a" / "mix.wav"), str(tmp_path / "b" / "mix.wav")], opts)
+
+
+def test_api_errors_are_typed(model_path, tmp_path):
+    sep = api.load_separator(model_path)
+    opts = api.SeparateOptions(out=str(tmp_path / "out"))
+    with pytest.raises(AudioError):
+        api.separate_file(sep, api.Job(str(tmp_path / "none.wav"), "none", {"speech": str(tmp_path / "x.wav")}), opts)
+    with pytest.raises(CheckpointError):
+        api.load_separator(tmp_path / "none.pt")
+
+
+def test_help_shows_the_pipe_example():
+    out = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "cocktail separate - --stems speech -o -" in out.stdout
+
+
+def test_output_never_overwrites_the_input(tmp_path):
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    opts = api.SeparateOptions(out=str(tmp_path), filename="{track}.{ext}", stems=["speech"])
+    with pytest.raises(CocktailError, match="overwrite its input"):
+        api.plan([src], opts)
