@@ -201,3 +201,25 @@ def test_cli_version_and_help():
     assert out.returncode == 0 and out.stdout.startswith("cocktail ")
     out = subprocess.run([sys.executable, "-m", "cocktail_cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "baby_cry" in out.stdout
+
+
+def test_residual_goes_to_stems_by_energy_share():
+    """Content the model cannot see (above its band) follows the active stems; silent stays silent."""
+    from cocktail_cli.separator import _project_np
+
+    sr = 44100
+    t = np.arange(sr) / sr
+    low = np.sin(2 * np.pi * 200 * t).astype(np.float32)
+    stems = np.zeros((5, 1, sr), np.float32)
+    stems[1, 0] = low  # siren active in the first half only
+    stems[1, 0, sr // 2 :] = 0
+    stems[3, 0, sr // 2 :] = low[sr // 2 :]  # speech in the second half
+    high = 0.1 * np.sin(2 * np.pi * 15000 * t).astype(np.float32)
+    mixture = stems.sum(0) + high
+    out = _project_np(stems, mixture)
+    assert np.abs(out.sum(0) - mixture).max() < 1e-6
+    for silent in (0, 2, 4):
+        assert np.abs(out[silent]).max() == 0.0
+    # the high band goes with whichever stem is sounding
+    assert np.abs(out[1, 0, 1000 : sr // 2 - 1000] - stems[1, 0, 1000 : sr // 2 - 1000]).max() > 0.09
+    assert np.abs(out[3, 0, 1000 : sr // 2 - 1000]).max() == 0.0

@@ -31,6 +31,16 @@ SUBTYPES = {
 STDIO = "-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: The mode a plain ``open(path, "w")`` would give a new file.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def is_audio_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in AUDIO_EXTENSIONS
 
@@ -182,6 +192,7 @@ def write_audio(
     try:
         with os.fdopen(fd, "wb") as fh:
             sf.write(fh, frames, sample_rate, subtype=subtype, format=fmt.upper())
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, name)
     except BaseException as err:
         try:

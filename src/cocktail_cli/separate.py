@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .audio import STDIO, SUBTYPES, find_audio_files, peak_scale, subtype_for
+from .audio import FILE_MODE, STDIO, SUBTYPES, find_audio_files, peak_scale, subtype_for
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
 from .separator import Separator
@@ -43,8 +43,6 @@ BLOCK_FRAMES = 1 << 16
 STDIN_NAME = "<stdin>"
 #: Largest sample magnitude integer output may reach (``audio.peak_scale``'s limit).
 PEAK_LIMIT = 0.999
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 @dataclass
@@ -316,7 +314,7 @@ class _Writers:
                 os.unlink(tmp)
             else:
                 try:
-                    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
+                    os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; outputs get the usual mode
                     os.replace(tmp, path)
                 except OSError as err:
                     raise AudioError(f"cannot write ({err.strerror or err})", path) from None

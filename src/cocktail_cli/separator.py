@@ -9,8 +9,9 @@ Any length, flat memory: audio flows through a :class:`SeparationStream` block b
    ``chunk - overlap`` samples), run them through the model ``batch_chunks`` at a time, and
    cross-fade neighbours with linear ramps that sum to one;
 3. resample the stems back to the input rate (streaming again);
-4. project: add ``(mixture - sum(stems)) / C`` to each stem, so the stems sum to the input to
-   float precision whatever the masks, the chunking and the resampling left over.
+4. project: give each stem its energy share of ``mixture - sum(stems)`` (see :func:`_project_np`),
+   so the stems sum to the input to float precision whatever the masks, the chunking and the
+   resampling left over, and content above the model's band follows the stems it belongs with.
 
 Where chunks fall depends only on the sample index, never on how the input is delivered, so the
 whole-array :meth:`Separator.separate` (which feeds the same stream one block) and a file read
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import soxr
+from scipy.ndimage import uniform_filter1d
 import torch
 import torch.nn as nn
 
@@ -45,13 +47,25 @@ def project_to_mixture(stems: torch.Tensor, mixture: torch.Tensor) -> torch.Tens
 
 
 def _project_np(stems: np.ndarray, mixture: np.ndarray) -> np.ndarray:
-    """Numpy :func:`project_to_mixture`: stems ``(C, ch, T)``, mixture ``(ch, T)``, float32.
+    """Give each stem its share of ``mixture - sum(stems)``: stems ``(C, ch, T)``, mixture ``(ch, T)``.
 
-    The residual is summed in float64 so the stems sum to the mixture to float32 rounding.
+    At the model's rate the residual is float rounding. At a higher input rate it also holds
+    everything above the model's band (above 11 kHz for a 22.05 kHz model). Splitting that
+    equally would put a fifth of every high-frequency sound into each stem, absent ones too, as
+    audible hiss; instead each stem gets the share its own short-time energy has of the total
+    (a ~23 ms moving average), so a silent stem stays silent. The shares sum to one, so the stems
+    still sum to the input to float32 rounding; where all stems are silent the split is equal.
     """
     residual = mixture - stems.sum(axis=0, dtype=np.float64)
-    out = stems + (residual / stems.shape[0]).astype(np.float32)[None]
+    energy = uniform_filter1d(np.square(stems, dtype=np.float32), size=_SHARE_WINDOW, axis=-1, mode="nearest")
+    total = energy.sum(axis=0)
+    share = np.where(total > 1e-12, energy / np.maximum(total, 1e-12), 1.0 / stems.shape[0])
+    out = stems + (share * residual).astype(np.float32)
     return out.astype(np.float32, copy=False)
+
+
+#: Samples of the moving average behind the residual shares (about 23 ms at 44.1 kHz).
+_SHARE_WINDOW = 1024
 
 
 def _fast_istft_ok(cfg: STFTConfig) -> bool:
