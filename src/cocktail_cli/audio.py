@@ -17,6 +17,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .atomic import atomic_open
 from .errors import AudioError
 
 #: Extensions picked up when a folder is given as input (what libsndfile decodes).
@@ -31,14 +32,6 @@ SUBTYPES = {
 STDIO = "-"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: The mode a plain ``open(path, "w")`` would give a new file.
-FILE_MODE = 0o666 & ~_umask()
 
 
 def is_audio_file(path: str | os.PathLike) -> bool:
@@ -183,25 +176,11 @@ def write_audio(
         sys.stdout.buffer.write(buf.getvalue())
         sys.stdout.buffer.flush()
         return name
-    folder = os.path.dirname(os.path.abspath(name))
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(name) + ".", suffix=".tmp", dir=folder)
+        with atomic_open(name) as fh:
+            sf.write(fh, frames, sample_rate, subtype=subtype, format=fmt.upper())
     except OSError as err:
         raise AudioError(f"cannot write ({err.strerror or err})", name) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            sf.write(fh, frames, sample_rate, subtype=subtype, format=fmt.upper())
-        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, name)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise AudioError(f"cannot write ({err.strerror or err})", name) from None
-        raise
     return name
 
 

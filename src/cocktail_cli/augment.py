@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import scipy.signal
 
+from .atomic import atomic_open
 from .audio import read_audio, resample
 
 #: Bump when the variant computation changes, so stale cache files are not reused.
@@ -172,15 +172,5 @@ class VariantStore:
 
     @staticmethod
     def _save(target: Path, data: np.ndarray) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, data)
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        with atomic_open(target) as fh:
+            np.save(fh, data)

@@ -17,7 +17,6 @@ Loading uses ``weights_only=True``: a checkpoint cannot run code when opened.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from . import __version__
+from .atomic import atomic_open
 from .classes import CLASSES
 from .errors import CheckpointError
 from .nets import ARCHS, build
@@ -69,23 +69,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, arch: str, stft: 
 
 
 def save_raw(path: str | os.PathLike, ckpt: dict) -> str:
-    name = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(name))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(name) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(ckpt, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, name)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return name
+    with atomic_open(path, fsync=True) as fh:
+        torch.save(ckpt, fh)
+    return os.fspath(path)
 
 
 def read_raw(path: str | os.PathLike) -> dict:

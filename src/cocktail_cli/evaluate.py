@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_open
 from .audio import AUDIO_EXTENSIONS, read_audio
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
@@ -465,28 +466,14 @@ def csv_rows(results: list[dict]) -> Iterator[dict]:
 def write_csv(path: str | os.PathLike, results: list[dict]) -> None:
     """Write atomically (temporary name, then rename): no partial file on failure."""
     import csv
-    import tempfile
-
+    
     name = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(name))
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(name) + ".", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise CocktailError(f"cannot write ({err.strerror or err})", name) from None
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
+        with atomic_open(name, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
             writer.writeheader()
             for row in csv_rows(results):
                 writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
-        os.replace(tmp, name)
-    except BaseException as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise CocktailError(f"cannot write ({err.strerror or err})", name) from None
-        raise
+    except OSError as err:
+        raise CocktailError(f"cannot write ({err.strerror or err})", name) from None
 

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .audio import FILE_MODE, STDIO, SUBTYPES, find_audio_files, peak_scale, subtype_for
+from .atomic import FILE_MODE
+from .audio import STDIO, SUBTYPES, find_audio_files, peak_scale, subtype_for
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
 from .separator import Separator

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write_text
 from .audio import check_writable_dir, write_audio
 from .augment import VariantStore, band_limit, from_stored
 from .classes import CLASSES, TARGET_CLASSES
@@ -548,9 +549,7 @@ def _check_settings(split_dir: Path, config: SynthConfig, sources: SourceSet) ->
                     split_dir,
                 )
             return
-    tmp = path.with_name(".synth.json.tmp")
-    tmp.write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(settings, indent=2) + "\n")
 
 
 def _remove_leftovers(split_dir: Path) -> None:
@@ -577,11 +576,7 @@ def _write_metadata(split_dir: Path, new_rows: list[dict]) -> list[dict]:
             warn(f"mixture {split_dir / name} has no readable recipe.json ({err}); left out of metadata")
     ordered = [rows[k] for k in sorted(rows, key=int)]
     path = split_dir / "metadata.jsonl"
-    tmp = path.with_name(".metadata.jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for row in ordered:
-            fh.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(json.dumps(row) + "\n" for row in ordered))
     return ordered
 
 

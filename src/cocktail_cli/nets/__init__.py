@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from .blstm import BLSTMMaskNet
 from .paper import PaperNet
 from .tcn import TCNMaskNet
 
 ARCHS: dict[str, type[nn.Module]] = {
     "tcn": TCNMaskNet,
     "paper": PaperNet,
+    "blstm": BLSTMMaskNet,
 }
 DEFAULT_ARCH = "tcn"
 

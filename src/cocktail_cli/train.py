@@ -1,0 +1,501 @@
+"""``cocktail train``: a store from ``cocktail prep`` -> a self-describing model checkpoint.
+
+Everything random in a run is a function of ``(seed, step)``: the data order of epoch ``e`` is a
+permutation drawn from ``(seed, e)``, the augmentation of step ``s`` (per-stem gain, crop offset)
+from ``(seed, s)``. So ``--resume`` needs only the step, the weights and the optimizer state to
+continue exactly as an uninterrupted run would, and a run under ``torchrun`` sees the same global
+batches as a single process (each rank takes its slice of every global batch).
+
+Losses: the paper's arch trains on magnitudes (summed per-class MSE of f_i*|X| against |S_i|);
+the others on the waveform that :class:`~cocktail_cli.separator.Separator` reconstructs (see
+:mod:`cocktail_cli.losses`). Validation always separates through ``Separator.forward``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .checkpoint import read_raw, save_checkpoint
+from .classes import CLASSES, N_CLASSES
+from .errors import CheckpointError, CocktailError
+from .losses import active_stems, magnitude_mse, waveform_loss
+from .metrics import si_sdr
+from .nets import ARCHS, DEFAULT_ARCH, build, n_parameters
+from .prep import StoreSplit, read_manifest
+from .separator import Separator
+from .stft import STFTConfig
+
+OPTIMIZERS = ("adam", "adamw", "adadelta")
+SCHEDULES = ("cosine", "constant")
+#: Per-architecture training defaults (the paper's recipe for ``paper``, ours for the rest).
+ARCH_DEFAULTS = {
+    "paper": dict(optimizer="adam", lr=1e-3, schedule="constant", clip=0.0, loss="magnitude", weight_decay=0.0),
+    "tcn": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2),
+    "blstm": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2),
+}
+#: Settings that may differ on ``--resume`` (everything else comes from the checkpoint).
+RESUMABLE_OVERRIDES = ("steps", "epochs", "device", "threads", "checkpoint_minutes", "checkpoint_steps")
+
+
+@dataclass
+class TrainConfig:
+    store: str
+    output: str
+    arch: str = DEFAULT_ARCH
+    arch_args: dict = field(default_factory=dict)
+    norm: str | None = None  # None: the store's
+    optimizer: str | None = None  # None: the arch's default (ARCH_DEFAULTS)
+    lr: float | None = None
+    rho: float = 0.9
+    weight_decay: float | None = None
+    schedule: str | None = None
+    warmup: int | None = None  # steps; None: 5% of the run, at most 500
+    clip: float | None = None
+    batch_size: int = 16
+    steps: int | None = None
+    epochs: float | None = None
+    seed: int = 0
+    device: str | None = None
+    threads: int | None = None
+    segment: float | None = None  # seconds; None: the store's example length
+    gain_db: float = 6.0
+    train_split: str | None = None
+    val_store: str | None = None
+    val_split: str | None = None
+    val_examples: int = 256
+    eval_every: int | None = None
+    norm_examples: int = 128
+    checkpoint_minutes: float = 10.0
+    checkpoint_steps: int | None = None
+
+    def resolved(self) -> "TrainConfig":
+        if self.arch not in ARCHS:
+            raise CocktailError(f"unknown --arch '{self.arch}' (choose {', '.join(ARCHS)})")
+        d = ARCH_DEFAULTS.get(self.arch, ARCH_DEFAULTS[DEFAULT_ARCH])
+        out = TrainConfig(**asdict(self))
+        for key in ("optimizer", "lr", "schedule", "clip", "weight_decay"):
+            if getattr(out, key) is None:
+                setattr(out, key, d[key])
+        if out.optimizer not in OPTIMIZERS:
+            raise CocktailError(f"unknown --optimizer '{out.optimizer}' (choose {', '.join(OPTIMIZERS)})")
+        if out.schedule not in SCHEDULES:
+            raise CocktailError(f"unknown --schedule '{out.schedule}' (choose {', '.join(SCHEDULES)})")
+        if out.batch_size < 1:
+            raise CocktailError("--batch-size must be at least 1")
+        if out.lr <= 0:
+            raise CocktailError("--lr must be positive")
+        return out
+
+    @property
+    def loss(self) -> str:
+        return ARCH_DEFAULTS.get(self.arch, ARCH_DEFAULTS[DEFAULT_ARCH])["loss"]
+
+
+# -- process group -----------------------------------------------------------------------------
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str) -> Dist:
+    """Join the ``torchrun`` process group when launched by it; a single process otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def best_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+def _pick_split(manifest: dict, wanted: str | None, candidates: tuple[str, ...], store: str, role: str) -> str | None:
+    splits = list(manifest["splits"])
+    if wanted:
+        if wanted not in splits:
+            raise CocktailError(f"store has no split '{wanted}' for {role} (has {', '.join(splits)})", store)
+        return wanted
+    for name in candidates:
+        if name in splits:
+            return name
+    return splits[0] if len(splits) == 1 else None
+
+
+class Batches:
+    """Global batches as a pure function of the step: order from ``(seed, epoch)``, augmentation
+    from ``(seed, step)``. ``batch(step, rank, world)`` is this rank's slice."""
+
+    def __init__(self, data: StoreSplit, batch_size: int, seed: int, segment: int, gain_db: float):
+        if len(data) < batch_size:
+            raise CocktailError(f"store split '{data.split}' has {len(data)} examples, fewer than --batch-size {batch_size}", data.root)
+        self.data, self.batch_size, self.seed, self.segment, self.gain_db = data, batch_size, seed, segment, gain_db
+        self.steps_per_epoch = len(data) // batch_size
+        self._perm_epoch, self._perm = -1, None
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, pos = divmod(step, self.steps_per_epoch)
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng([self.seed, 1, epoch]).permutation(len(self.data))
+            self._perm_epoch = epoch
+        return self._perm[pos * self.batch_size : (pos + 1) * self.batch_size]
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
+        """Stems ``(batch/world, C, segment)`` float32 for this rank."""
+        idx = self.indices(step)
+        rng = np.random.default_rng([self.seed, 2, step])
+        gains = 10 ** (rng.uniform(-self.gain_db, self.gain_db, size=(len(idx), N_CLASSES)) / 20) if self.gain_db else np.ones((len(idx), N_CLASSES))
+        room = self.data.samples - self.segment
+        starts = rng.integers(0, room + 1, size=len(idx)) if room > 0 else np.zeros(len(idx), dtype=int)
+        per = len(idx) // world
+        out = np.empty((per, N_CLASSES, self.segment), dtype=np.float32)
+        for j, k in enumerate(range(rank * per, (rank + 1) * per)):
+            stems = self.data[int(idx[k])]
+            out[j] = stems[:, starts[k] : starts[k] + self.segment] * gains[k, :, None].astype(np.float32)
+        return torch.from_numpy(out)
+
+
+# -- model -------------------------------------------------------------------------------------
+
+
+def make_model(cfg: TrainConfig, stft: STFTConfig, segment: int) -> nn.Module:
+    args = {"n_bins": stft.n_bins, "norm": cfg.norm}
+    if cfg.arch == "paper":
+        args["frames"] = stft.n_frames(segment)
+    args.update(cfg.arch_args)
+    try:
+        return build(cfg.arch, **args)
+    except (TypeError, ValueError) as err:
+        raise CocktailError(f"cannot build --arch {cfg.arch} with {args}: {err}") from None
+
+
+@torch.no_grad()
+def fit_norm(model: nn.Module, stft: STFTConfig, data: StoreSplit, n: int, seed: int, segment: int) -> None:
+    """Fit the input normalisation on ``n`` training mixtures (a fixed, seeded choice)."""
+    idx = np.random.default_rng([seed, 3]).permutation(len(data))[: max(1, min(n, len(data)))]
+    feats = []
+    for i in idx:
+        mix = torch.from_numpy(data[int(i)][:, :segment].sum(0))
+        feats.append(model.features(stft.stft(mix).abs()))
+    model.input_norm.fit(torch.stack(feats))
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adadelta":
+        return torch.optim.Adadelta(params, lr=cfg.lr, rho=cfg.rho, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    """Linear warmup, then cosine decay to 2% of the peak (``cosine``), or flat (``constant``)."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    warmup = cfg.warmup if cfg.warmup is not None else min(500, max(1, total // 20))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torch.Tensor) -> torch.Tensor:
+    """Per-example, per-class loss ``(batch, C)`` for a batch of stems ``(batch, C, samples)``."""
+    mix = stems.sum(1)
+    if cfg.loss == "magnitude":
+        spec = stft.stft(mix)
+        mag = spec.abs()
+        masks = net(mag)
+        return magnitude_mse(masks, mag, stft.stft(stems).abs())
+    estimate = Separator(net, stft)(mix)
+    return waveform_loss(estimate, stems, mix)
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def validate(cfg: TrainConfig, model: nn.Module, stft: STFTConfig, data: StoreSplit, n: int, segment: int, device: str, batch: int = 8) -> dict:
+    """Per class: validation loss, SI-SDRi (dB, mean over examples where the stem is present) and
+    leakage (dB of an absent stem's estimate relative to the mixture, median)."""
+    was_training = model.training
+    model.eval()
+    sep = Separator(model, stft)
+    losses, improvements, leaks = [], [[] for _ in CLASSES], [[] for _ in CLASSES]
+    count = min(n, len(data))
+    for start in range(0, count, batch):
+        stems = torch.from_numpy(np.stack([data[i][:, :segment] for i in range(start, min(count, start + batch))])).to(device)
+        mix = stems.sum(1)
+        losses.append(compute_loss(cfg, model, stft, stems).cpu())
+        est = sep(mix).cpu().numpy().astype(np.float64)
+        ref = stems.cpu().numpy().astype(np.float64)
+        mixn = mix.cpu().numpy().astype(np.float64)
+        active = active_stems(stems, mix).cpu().numpy()
+        gain = si_sdr(est, ref) - si_sdr(np.broadcast_to(mixn[:, None], ref.shape), ref)
+        leak = 10 * np.log10(((est**2).sum(-1) + 1e-12) / ((mixn**2).sum(-1)[:, None] + 1e-12))
+        for b in range(len(ref)):
+            for c in range(N_CLASSES):
+                (improvements if active[b, c] else leaks)[c].append(float(gain[b, c] if active[b, c] else leak[b, c]))
+    model.train(was_training)
+    loss = torch.cat(losses).mean(0) if losses else torch.zeros(N_CLASSES)
+    per_class = {}
+    for c, name in enumerate(CLASSES):
+        per_class[name] = {
+            "loss": float(loss[c]),
+            "si_sdri": float(np.mean(improvements[c])) if improvements[c] else None,
+            "leakage_db": float(np.median(leaks[c])) if leaks[c] else None,
+            "active": len(improvements[c]),
+        }
+    flat = [x for c in improvements for x in c]
+    return {"classes": per_class, "loss": float(loss.sum()) if cfg.loss == "magnitude" else float(loss.mean()),
+            "si_sdri": float(np.mean(flat)) if flat else None, "examples": count}
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Hooks:
+    """Callbacks for the command layer (progress, tables); all optional."""
+
+    on_start: Callable[[dict], None] | None = None
+    on_step: Callable[[int, int, float], None] | None = None
+    on_eval: Callable[[dict], None] | None = None
+    on_checkpoint: Callable[[str, int], None] | None = None
+
+
+def _rng_state() -> dict:
+    return {"torch": torch.get_rng_state()}
+
+
+def _check_resume(ckpt: dict, path: str, manifest: dict) -> dict:
+    resume = ckpt.get("resume")
+    if not isinstance(resume, dict) or "step" not in resume or "config" not in resume or "optimizer" not in resume:
+        raise CheckpointError("cannot resume: checkpoint has no resume state (exported model?)", path)
+    stored = resume["config"]
+    if resume.get("store_listing") not in (None, manifest.get("listing")):
+        raise CheckpointError("cannot resume: checkpoint was trained on a different store", path)
+    if ckpt["arch"] != stored.get("arch"):
+        raise CheckpointError("damaged checkpoint (architecture does not match its resume state)", path)
+    return resume
+
+
+def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, stop_after: int | None = None) -> dict:
+    """Train (or continue) and write ``cfg.output``; returns the training summary.
+
+    ``stop_after``: write a checkpoint after this step and stop, as a kill right after a
+    checkpoint would (tests use it to check that ``resume`` continues exactly).
+    """
+    hooks = hooks or Hooks()
+    state = None
+    if resume and os.path.exists(cfg.output):
+        ckpt = read_raw(cfg.output)
+        state = _check_resume(ckpt, cfg.output, read_manifest(cfg.store))
+        known = {f.name for f in fields(TrainConfig)}
+        stored = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
+        for key in RESUMABLE_OVERRIDES:
+            if getattr(cfg, key) is not None and key not in ("steps", "epochs"):
+                setattr(stored, key, getattr(cfg, key))
+        if cfg.steps is not None or cfg.epochs is not None:
+            stored.steps, stored.epochs = cfg.steps, cfg.epochs
+        stored.store, stored.output = cfg.store, cfg.output
+        cfg = stored
+    elif os.path.exists(cfg.output) and not resume and os.path.isdir(cfg.output):
+        raise CocktailError("output is a folder; give a file name such as model.pt", cfg.output)
+    cfg = cfg.resolved()
+
+    device = cfg.device or best_device()
+    dist_info = init_distributed(device)
+    if device == "cuda" and dist_info.world > 1:
+        device = f"cuda:{dist_info.local_rank}"
+    threads = cfg.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", dist_info.world)))
+    torch.set_num_threads(threads)
+
+    manifest = read_manifest(cfg.store)
+    train_split = _pick_split(manifest, cfg.train_split, ("train",), cfg.store, "training")
+    if train_split is None:
+        raise CocktailError("store has several splits and none is named 'train'; pick one with --train-split", cfg.store)
+    data = StoreSplit(cfg.store, train_split)
+    stft = data.stft
+    if cfg.norm is None:
+        cfg.norm = manifest.get("norm", "cmvn")
+    segment = data.samples if cfg.segment is None else int(round(cfg.segment * stft.sample_rate))
+    if not stft.n_fft <= segment <= data.samples:
+        raise CocktailError(f"--segment must be between {stft.n_fft / stft.sample_rate:.3f} s and the store's {data.samples / stft.sample_rate:g} s")
+    if cfg.batch_size % dist_info.world:
+        raise CocktailError(f"--batch-size {cfg.batch_size} must be a multiple of the number of processes ({dist_info.world})")
+    val_data = None
+    val_root = cfg.val_store or cfg.store
+    val_manifest = read_manifest(val_root) if cfg.val_store else manifest
+    val_split = _pick_split(val_manifest, cfg.val_split, ("val", "dev", "valid", "validation"), val_root, "validation")
+    if cfg.val_store is None and val_split == train_split:
+        val_split = None
+    if val_split is not None:
+        val_data = StoreSplit(val_root, val_split)
+        if val_data.stft != stft or val_data.samples < segment:
+            raise CocktailError("validation store has other STFT settings or shorter examples than the training store", val_root)
+
+    batches = Batches(data, cfg.batch_size, cfg.seed, segment, cfg.gain_db)
+    total = cfg.steps if cfg.steps is not None else int(round((cfg.epochs or 1) * batches.steps_per_epoch))
+    total = max(1, total)
+    eval_every = cfg.eval_every or min(batches.steps_per_epoch, 500)
+
+    torch.manual_seed(cfg.seed)
+    model = make_model(cfg, stft, segment)
+    if state is not None:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    else:
+        fit_norm(model, stft, data, cfg.norm_examples, cfg.seed, segment)
+    model.to(device)
+    net: nn.Module = model
+    if dist_info.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[dist_info.local_rank] if device.startswith("cuda") else None)
+    optimizer = make_optimizer(cfg, model.parameters())
+    step = 0
+    history: list = []
+    spent = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "examples": 0}
+    if state is not None:
+        try:
+            optimizer.load_state_dict(state["optimizer"])
+        except (ValueError, KeyError) as err:
+            raise CheckpointError(f"cannot resume: optimizer state does not match ({err})", cfg.output) from None
+        step = int(state["step"])
+        history = list(state.get("history", []))
+        spent.update(state.get("spent", {}))
+        torch.set_rng_state(state["rng"]["torch"])
+
+    info = {
+        "arch": cfg.arch, "arch_args": dict(model.config), "parameters": n_parameters(model), "device": device,
+        "threads": threads, "world": dist_info.world, "steps": total, "start_step": step,
+        "steps_per_epoch": batches.steps_per_epoch, "train_examples": len(data),
+        "val_examples": min(cfg.val_examples, len(val_data)) if val_data is not None else 0,
+        "segment_seconds": segment / stft.sample_rate, "optimizer": cfg.optimizer, "lr": cfg.lr, "schedule": cfg.schedule,
+    }
+    if dist_info.main and hooks.on_start:
+        hooks.on_start(info)
+
+    last_val: dict | None = history[-1]["val"] if history else None
+    window: list[torch.Tensor] = []
+    t_wall, t_cpu = time.perf_counter(), time.process_time()
+    last_ckpt = time.monotonic()
+
+    def summary() -> dict:
+        now_wall, now_cpu = time.perf_counter(), time.process_time()
+        return {
+            "arch": cfg.arch, "parameters": n_parameters(model), "steps": step, "total_steps": total,
+            "epochs": step / batches.steps_per_epoch, "examples": spent["examples"] + 0,
+            "wall_seconds": spent["wall_seconds"] + now_wall - t_wall, "cpu_seconds": spent["cpu_seconds"] + now_cpu - t_cpu,
+            "device": device, "world": dist_info.world, "rank": dist_info.rank, "threads": threads,
+            "store": os.path.abspath(cfg.store), "store_listing": manifest.get("listing"), "train_split": train_split,
+            "train_examples": len(data), "val": last_val, "history": history, "config": asdict(cfg),
+            "package_version": __version__,
+        }
+
+    def write_checkpoint() -> None:
+        nonlocal last_ckpt
+        if dist_info.main:
+            s = summary()
+            resume_state = {
+                "step": step, "epoch": step // batches.steps_per_epoch, "position": step % batches.steps_per_epoch,
+                "optimizer": optimizer.state_dict(), "rng": _rng_state(), "config": asdict(cfg),
+                "store_listing": manifest.get("listing"), "history": history,
+                "spent": {"wall_seconds": s["wall_seconds"], "cpu_seconds": s["cpu_seconds"], "examples": s["examples"]},
+            }
+            save_checkpoint(cfg.output, model, cfg.arch, stft, training=s, resume=resume_state)
+            if hooks.on_checkpoint:
+                hooks.on_checkpoint(cfg.output, step)
+        last_ckpt = time.monotonic()
+
+    def evaluate() -> None:
+        nonlocal last_val
+        train_loss = torch.stack(window).mean(0) if window else None
+        window.clear()
+        if dist_info.main:
+            val = validate(cfg, model, stft, val_data, cfg.val_examples, segment, device) if val_data is not None else None
+            s = summary()
+            record = {
+                "step": step, "epoch": step / batches.steps_per_epoch, "wall_seconds": s["wall_seconds"],
+                "cpu_seconds": s["cpu_seconds"], "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": {c: float(train_loss[i]) for i, c in enumerate(CLASSES)} if train_loss is not None else None,
+                "val": val,
+            }
+            history.append({k: v for k, v in record.items()})
+            last_val = val
+            if hooks.on_eval:
+                hooks.on_eval(record)
+        _barrier(dist_info)
+
+    net.train()
+    try:
+        while step < total:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(cfg, step, total)
+            stems = batches.batch(step, dist_info.rank, dist_info.world).to(device)
+            per = compute_loss(cfg, net, stft, stems)
+            loss = per.sum(1).mean() if cfg.loss == "magnitude" else per.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+            optimizer.step()
+            if not torch.isfinite(loss):
+                raise CocktailError(f"training diverged at step {step} (loss {float(loss)}); lower --lr or --clip")
+            window.append(per.detach().mean(0).cpu())
+            step += 1
+            spent["examples"] += cfg.batch_size
+            if dist_info.main and hooks.on_step:
+                hooks.on_step(step, total, float(loss.detach()))
+            if step % eval_every == 0 or step == total:
+                evaluate()
+            due = (cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0) or (
+                time.monotonic() - last_ckpt >= cfg.checkpoint_minutes * 60)
+            if due and step < total:
+                write_checkpoint()
+            if stop_after is not None and step >= stop_after and step < total:
+                write_checkpoint()
+                return summary()
+    except KeyboardInterrupt:
+        if step > 0:
+            write_checkpoint()
+        raise
+    write_checkpoint()
+    result = summary()
+    _barrier(dist_info)
+    return result
+
+
+def _barrier(d: Dist) -> None:
+    if d.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()

@@ -1,0 +1,206 @@
+"""train: the paper's net as described, masks that sum to one, exact resume, checkpoints, torchrun."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cocktail_cli.checkpoint import load_checkpoint, read_raw
+from cocktail_cli.classes import CLASSES
+from cocktail_cli.errors import CheckpointError
+from cocktail_cli.nets import ARCHS, build, n_parameters
+from cocktail_cli.prep import PrepConfig, prepare
+from cocktail_cli.separator import Separator
+from cocktail_cli.train import TrainConfig, train
+
+from fake_synth import make_synth
+
+TINY = {
+    "tcn": {"channels": 16, "hidden": 32, "depth": 2, "repeats": 1},
+    "paper": {"time_kernel": 10, "freq_channels": 6, "time_channels": 4, "bottleneck": 8},
+    "blstm": {"hidden": 16, "layers": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    synth = make_synth(root / "synth", {"train": 24, "val": 6}, seconds=1.0, sr=16000, seed=3)
+    # 0.5 s at 8 kHz, n_fft 256 / hop 64: 129 bins x 63 frames
+    prepare(synth, root / "store", PrepConfig(sample_rate=8000, seconds=0.5, n_fft=256, hop=64, shard_size=8))
+    return root / "store"
+
+
+def tiny(store, out, arch="tcn", **kw) -> TrainConfig:
+    args = dict(store=str(store), output=str(out), arch=arch, arch_args=TINY[arch], batch_size=4, steps=4,
+                threads=1, val_examples=6, checkpoint_minutes=60.0, device="cpu")
+    args.update(kw)
+    return TrainConfig(**args)
+
+
+def test_paper_net_matches_the_paper_description():
+    net = build("paper")  # n_fft 512 at 22050 Hz, 3 s, hop 128: 257 bins x 517 frames
+    f, t, c1, c2, k, fc = 257, 517, 50, 30, 150, 128
+    t2 = t - k + 1  # frames left after the 150-frame conv
+    encoder = (f * c1 + c1) + (c1 * c2 * k + c2) + (c2 * t2 * fc + fc)
+    decoder = (fc * c2 * t2 + c2 * t2) + (c2 * c1 * k + c1) + (c1 * f + 1)
+    assert n_parameters(net) == encoder + 5 * decoder
+    assert tuple(net.conv_freq.weight.shape) == (c1, 1, f, 1)
+    assert tuple(net.conv_time.weight.shape) == (c2, c1, 1, k)
+    assert tuple(net.fc.weight.shape) == (fc, c2 * t2)
+    assert len(net.decoders) == 5
+    for dec in net.decoders:
+        assert tuple(dec.fc.weight.shape) == (c2 * t2, fc)
+        assert tuple(dec.deconv_time.weight.shape) == (c2, c1, 1, k)
+        assert tuple(dec.deconv_freq.weight.shape) == (c1, 1, f, 1)
+    with torch.no_grad():
+        masks = net(torch.rand(2, f, t))
+    assert masks.shape == (2, 5, f, t)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHS))
+def test_masks_sum_to_one_for_every_arch(arch):
+    args = dict(TINY[arch], n_bins=129)
+    if arch == "paper":
+        args["frames"] = 63
+    net = build(arch, **args)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        masks = net(torch.rand(3, 129, 63) * 10)
+    assert masks.shape == (3, 5, 129, 63)
+    assert (masks >= 0).all()
+    total = masks.sum(1)
+    if arch == "paper":
+        # the paper's o_i / sum o_n after a ReLU: one wherever any decoder output is positive, zero
+        # where all are (the Separator's projection then shares the mixture equally)
+        torch.manual_seed(0)
+        with torch.no_grad():
+            x = net.input_norm(net.features(torch.rand(3, 129, 63) * 10)).unsqueeze(1)
+            z = torch.relu(net.fc(net.conv_time(net.conv_freq(x)).flatten(1)))
+            raw = torch.relu(torch.cat([dec(z) for dec in net.decoders], dim=1)).sum(1)
+        on = raw > 1e-4
+        assert on.any() and torch.allclose(total[on], torch.ones_like(total[on]), atol=1e-3)
+        assert torch.all(total[raw == 0] == 0) and torch.all(total <= 1 + 1e-6)
+    else:
+        assert torch.allclose(total, torch.ones(3, 129, 63), atol=1e-5)
+    # and through the Separator the stems sum to the mixture
+    from cocktail_cli.stft import STFTConfig
+
+    sep = Separator(net, STFTConfig(sample_rate=8000, n_fft=256, hop=64))
+    wave = torch.randn(2, 62 * 64) * 0.1
+    with torch.no_grad():
+        stems = sep(wave)
+    assert stems.shape == (2, 5, 62 * 64) and torch.allclose(stems.sum(1), wave, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["tcn", "paper"])
+def test_train_then_separate_from_the_checkpoint(store, tmp_path, arch):
+    out = tmp_path / f"{arch}.pt"
+    summary = train(tiny(store, out, arch=arch, eval_every=2))
+    assert summary["steps"] == 4 and summary["examples"] == 16 and summary["cpu_seconds"] > 0
+    ckpt = read_raw(out)
+    assert ckpt["arch"] == arch and ckpt["classes"] == list(CLASSES)
+    assert ckpt["stft"] == {"sample_rate": 8000, "n_fft": 256, "hop": 64, "window": "hann", "center": True}
+    assert ckpt["arch_args"]["n_bins"] == 129 and ckpt["arch_args"]["norm"] == "cmvn"
+    assert set(ckpt["resume"]) >= {"step", "optimizer", "rng", "config", "history"}
+    training = ckpt["training"]
+    assert training["steps"] == 4 and len(training["history"]) == 2 and ckpt["package_version"]
+    val = training["val"]
+    assert set(val["classes"]) == set(CLASSES) and val["examples"] == 6
+    assert all(np.isfinite(v["loss"]) for v in val["classes"].values())
+    # normalisation statistics were fitted from the data and travel in the weights
+    norm = load_checkpoint(out).model.input_norm
+    assert not torch.all(norm.shift == 0) and not torch.all(norm.scale == 1)
+    sep = Separator.from_checkpoint(out)
+    mix = np.random.default_rng(0).standard_normal((1, 12000)).astype(np.float32) * 0.1
+    stems = sep.separate(mix, 16000)
+    assert stems.shape == (5, 1, 12000)
+    assert np.abs(stems.sum(0) - mix).max() < 1e-5
+
+
+def test_separate_command_reads_the_checkpoint(store, tmp_path):
+    from cocktail_cli.cli import app
+
+    if "separate" not in {c.name for c in app.registered_commands}:
+        pytest.skip("separate command not built yet")
+    out = tmp_path / "m.pt"
+    train(tiny(store, out, steps=2))
+    import soundfile as sf
+
+    mix = np.random.default_rng(1).standard_normal(8000).astype(np.float32) * 0.1
+    sf.write(str(tmp_path / "mix.wav"), mix, 8000)
+    run = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", str(tmp_path / "mix.wav"), "--model", str(out),
+                          "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len(list((tmp_path / "out").rglob("*.wav"))) == 5
+
+
+@pytest.mark.parametrize("arch", ["tcn", "paper"])
+def test_resume_continues_exactly(store, tmp_path, arch):
+    straight = tmp_path / "straight.pt"
+    train(tiny(store, straight, arch=arch, steps=6, eval_every=3))
+    resumed = tmp_path / "resumed.pt"
+    part = train(tiny(store, resumed, arch=arch, steps=6, eval_every=3), stop_after=3)  # "killed" after step 3
+    assert part["steps"] == 3 and read_raw(resumed)["resume"]["step"] == 3
+    # resume takes its settings from the checkpoint (a different seed here is ignored)
+    train(tiny(store, resumed, arch=arch, seed=99, steps=None), resume=True)
+    a, b = read_raw(straight), read_raw(resumed)
+    assert b["training"]["steps"] == 6
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    for k, v in a["resume"]["optimizer"]["state"].items():
+        assert torch.equal(v["exp_avg_sq"], b["resume"]["optimizer"]["state"][k]["exp_avg_sq"])
+
+
+def test_damaged_or_foreign_checkpoints_are_refused(store, tmp_path):
+    out = tmp_path / "m.pt"
+    train(tiny(store, out, steps=2))
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(out.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="damaged"):
+        train(tiny(store, damaged), resume=True)
+    run = subprocess.run([sys.executable, "-m", "cocktail_cli", "train", str(store), "-o", str(damaged), "--resume"],
+                         capture_output=True, text=True)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert run.stderr.strip().count("\n") == 0 and "damaged" in run.stderr
+    # a checkpoint from another store cannot be resumed on this one
+    other = tmp_path / "other"
+    shutil.copytree(store, other)
+    manifest = (other / "manifest.json").read_text().replace('"listing": "', '"listing": "x')
+    (other / "manifest.json").write_text(manifest)
+    with pytest.raises(CheckpointError, match="different store"):
+        train(tiny(other, out, steps=4), resume=True)
+    # an exported model (no resume state) is refused for --resume, still loads for separation
+    from cocktail_cli.checkpoint import export
+
+    export(out, tmp_path / "shipped.pt")
+    with pytest.raises(CheckpointError, match="no resume state"):
+        train(tiny(store, tmp_path / "shipped.pt"), resume=True)
+    Separator.from_checkpoint(tmp_path / "shipped.pt")
+
+
+def test_two_process_torchrun(store, tmp_path):
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed next to python")
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "cocktail_cli", "train", str(store), "-o", str(out),
+           "--steps", "3", "-b", "4", "--threads", "1", "--device", "cpu", "--json", "--val-examples", "4"]
+    for k, v in TINY["tcn"].items():
+        cmd += ["--arch-arg", f"{k}={v}"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert run.returncode == 0, run.stderr[-3000:]
+    done = [line for line in run.stdout.splitlines() if '"event": "done"' in line]
+    assert len(done) == 1, "only rank 0 reports"
+    training = read_raw(out)["training"]
+    assert training["world"] == 2 and training["steps"] == 3 and training["examples"] == 12
+    Separator.from_checkpoint(out)
+    assert not list(tmp_path.glob(".*.tmp"))
