@@ -13,6 +13,7 @@ the others on the waveform that :class:`~cocktail_cli.separator.Separator` recon
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -38,7 +39,8 @@ OPTIMIZERS = ("adam", "adamw", "adadelta")
 SCHEDULES = ("cosine", "constant")
 #: Per-architecture training defaults (the paper's recipe for ``paper``, ours for the rest).
 ARCH_DEFAULTS = {
-    "paper": dict(optimizer="adam", lr=1e-3, schedule="constant", clip=0.0, loss="magnitude", weight_decay=0.0),
+    # The paper's features: a 23 ms window (n_fft 512 at 22050 Hz), hop = window / 4.
+    "paper": dict(optimizer="adam", lr=1e-3, schedule="constant", clip=0.0, loss="magnitude", weight_decay=0.0, n_fft=512, hop=128),
     "tcn": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2),
     "blstm": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2),
 }
@@ -67,6 +69,8 @@ class TrainConfig:
     device: str | None = None
     threads: int | None = None
     segment: float | None = None  # seconds; None: the store's example length
+    n_fft: int | None = None  # None: the arch's default (paper: 512), else the store's suggestion
+    hop: int | None = None  # None: the arch's default, else n_fft / 4 or the store's suggestion
     gain_db: float = 6.0
     train_split: str | None = None
     val_store: str | None = None
@@ -184,6 +188,19 @@ class Batches:
 
 
 # -- model -------------------------------------------------------------------------------------
+
+
+def _train_stft(cfg: TrainConfig, store_stft: STFTConfig) -> STFTConfig:
+    """The store suggests STFT settings; ``--n-fft/--hop`` or the architecture's own recipe win."""
+    arch_default = ARCH_DEFAULTS.get(cfg.arch, {})
+    n_fft = cfg.n_fft or arch_default.get("n_fft") or store_stft.n_fft
+    hop = cfg.hop or (arch_default.get("hop") if n_fft == arch_default.get("n_fft") else None)
+    if hop is None:
+        hop = store_stft.hop if n_fft == store_stft.n_fft else n_fft // 4
+    try:
+        return dataclasses.replace(store_stft, n_fft=n_fft, hop=hop)
+    except ValueError as err:
+        raise CocktailError(f"invalid STFT settings: {err}") from None
 
 
 def make_model(cfg: TrainConfig, stft: STFTConfig, segment: int) -> nn.Module:
@@ -344,7 +361,7 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
     if train_split is None:
         raise CocktailError("store has several splits and none is named 'train'; pick one with --train-split", cfg.store)
     data = StoreSplit(cfg.store, train_split)
-    stft = data.stft
+    stft = _train_stft(cfg, data.stft)
     if cfg.norm is None:
         cfg.norm = manifest.get("norm", "cmvn")
     segment = data.samples if cfg.segment is None else int(round(cfg.segment * stft.sample_rate))
@@ -360,8 +377,8 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
         val_split = None
     if val_split is not None:
         val_data = StoreSplit(val_root, val_split)
-        if val_data.stft != stft or val_data.samples < segment:
-            raise CocktailError("validation store has other STFT settings or shorter examples than the training store", val_root)
+        if val_data.stft.sample_rate != stft.sample_rate or val_data.samples < segment:
+            raise CocktailError("validation store has another sample rate or shorter examples than the training store", val_root)
 
     batches = Batches(data, cfg.batch_size, cfg.seed, segment, cfg.gain_db)
     total = cfg.steps if cfg.steps is not None else int(round((cfg.epochs or 1) * batches.steps_per_epoch))
