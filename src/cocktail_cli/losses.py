@@ -30,13 +30,15 @@ def active_stems(stems: torch.Tensor, mixture: torch.Tensor) -> torch.Tensor:
     return energy > mix_energy * 10 ** (ABSENT_DB / 10) + 1e-12
 
 
-def waveform_loss(estimate: torch.Tensor, stems: torch.Tensor, mixture: torch.Tensor, floor_db: float = -30.0) -> torch.Tensor:
+def waveform_loss(
+    estimate: torch.Tensor, stems: torch.Tensor, mixture: torch.Tensor, floor_db: float = -30.0, absent_weight: float = 1.0
+) -> torch.Tensor:
     """``estimate``, ``stems``: ``(batch, C, samples)``; ``mixture``: ``(batch, samples)``."""
     active = active_stems(stems, mixture)
     present = -si_sdr(estimate, stems)
     rel = (estimate**2).sum(-1) / ((mixture**2).sum(-1, keepdim=True) + 1e-8)
     absent = 10 * torch.log10(rel + 10 ** (floor_db / 10))
-    return torch.where(active, present, absent)
+    return torch.where(active, present, absent_weight * absent)
 
 
 def magnitude_mse(masks: torch.Tensor, mix_mag: torch.Tensor, stem_mags: torch.Tensor) -> torch.Tensor:

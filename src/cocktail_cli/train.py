@@ -41,8 +41,8 @@ SCHEDULES = ("cosine", "constant")
 ARCH_DEFAULTS = {
     # The paper's features: a 23 ms window (n_fft 512 at 22050 Hz), hop = window / 4.
     "paper": dict(optimizer="adam", lr=1e-3, schedule="constant", clip=0.0, loss="magnitude", weight_decay=0.0, n_fft=512, hop=128),
-    "tcn": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2),
-    "blstm": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2),
+    "tcn": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2, absent_weight=0.1),
+    "blstm": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2, absent_weight=0.1),
 }
 #: Settings that may differ on ``--resume`` (everything else comes from the checkpoint).
 RESUMABLE_OVERRIDES = ("steps", "epochs", "device", "threads", "checkpoint_minutes", "checkpoint_steps")
@@ -72,6 +72,10 @@ class TrainConfig:
     n_fft: int | None = None  # None: the arch's default (paper: 512), else the store's suggestion
     hop: int | None = None  # None: the arch's default, else n_fft / 4 or the store's suggestion
     gain_db: float = 6.0
+    # Weight of the absent-stem (silence) term against -SI-SDR of present stems. At 1.0 the first
+    # 4,000 examples of a corpus run bought -38 dB leakage but only 0.65 dB SI-SDRi; an on-the-fly
+    # side run with 0.1 (and batch 8) reached ~2.5 dB at the same point with leakage still falling.
+    absent_weight: float | None = None  # None: the arch's default
     train_split: str | None = None
     val_store: str | None = None
     val_split: str | None = None
@@ -86,9 +90,9 @@ class TrainConfig:
             raise CocktailError(f"unknown --arch '{self.arch}' (choose {', '.join(ARCHS)})")
         d = ARCH_DEFAULTS.get(self.arch, ARCH_DEFAULTS[DEFAULT_ARCH])
         out = TrainConfig(**asdict(self))
-        for key in ("optimizer", "lr", "schedule", "clip", "weight_decay"):
+        for key in ("optimizer", "lr", "schedule", "clip", "weight_decay", "absent_weight"):
             if getattr(out, key) is None:
-                setattr(out, key, d[key])
+                setattr(out, key, d.get(key, 1.0))
         if out.optimizer not in OPTIMIZERS:
             raise CocktailError(f"unknown --optimizer '{out.optimizer}' (choose {', '.join(OPTIMIZERS)})")
         if out.schedule not in SCHEDULES:
@@ -253,7 +257,7 @@ def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torc
         masks = net(mag)
         return magnitude_mse(masks, mag, stft.stft(stems).abs())
     estimate = Separator(net, stft)(mix)
-    return waveform_loss(estimate, stems, mix)
+    return waveform_loss(estimate, stems, mix, absent_weight=cfg.absent_weight)
 
 
 # -- validation --------------------------------------------------------------------------------

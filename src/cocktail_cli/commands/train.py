@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
         threads: int = typer.Option(None, "--threads", help="Torch threads per process (default: CPU cores / processes).", show_default=False),
         n_fft: int = typer.Option(None, "--n-fft", help="STFT size (default: paper 512, otherwise the store's suggestion, 1024).", show_default=False),
         hop: int = typer.Option(None, "--hop", help="STFT hop (default: n_fft / 4, or the store's suggestion).", show_default=False),
+        absent_weight: float = typer.Option(None, "--absent-weight", help="Weight of the absent-stem silence term in the waveform loss (default 0.1).", show_default=False),
         segment: float = typer.Option(None, "--segment", help="Train on random crops of this many seconds (default: whole examples).", show_default=False),
         gain_db: float = typer.Option(6.0, "--gain-db", help="Random gain per stem, +/- dB (0 = off)."),
         val: Path = typer.Option(None, "--val", help="Validation store (default: the store's val/dev split).", show_default=False),
@@ -96,7 +97,7 @@ def register(app: typer.Typer) -> None:
             store=str(store), output=str(output), arch=arch, arch_args=_parse_arch_args(arch_arg), norm=norm,
             optimizer=optimizer, lr=lr, rho=rho, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
             clip=clip, batch_size=batch_size, steps=steps, epochs=epochs, seed=seed, device=device, threads=threads,
-            segment=segment, n_fft=n_fft, hop=hop, gain_db=gain_db, train_split=train_split, val_store=str(val) if val else None,
+            segment=segment, absent_weight=absent_weight, n_fft=n_fft, hop=hop, gain_db=gain_db, train_split=train_split, val_store=str(val) if val else None,
             val_split=val_split, val_examples=val_examples, eval_every=eval_every,
             checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
         )
