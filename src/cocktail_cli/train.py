@@ -275,8 +275,12 @@ def validate(cfg: TrainConfig, model: nn.Module, stft: STFTConfig, data: StoreSp
     for start in range(0, count, batch):
         stems = torch.from_numpy(np.stack([data[i][:, :segment] for i in range(start, min(count, start + batch))])).to(device)
         mix = stems.sum(1)
-        losses.append(compute_loss(cfg, model, stft, stems).cpu())
-        est = sep(mix).cpu().numpy().astype(np.float64)
+        est_t = sep(mix)
+        if cfg.loss == "magnitude":
+            losses.append(compute_loss(cfg, model, stft, stems).cpu())
+        else:  # the same separation scores the loss too (one forward pass, not two)
+            losses.append(waveform_loss(est_t, stems, mix, absent_weight=cfg.absent_weight).cpu())
+        est = est_t.cpu().numpy().astype(np.float64)
         ref = stems.cpu().numpy().astype(np.float64)
         mixn = mix.cpu().numpy().astype(np.float64)
         active = active_stems(stems, mix).cpu().numpy()
