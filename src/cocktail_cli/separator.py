@@ -56,12 +56,15 @@ def _project_np(stems: np.ndarray, mixture: np.ndarray) -> np.ndarray:
     (a ~23 ms moving average), so a silent stem stays silent. The shares sum to one, so the stems
     still sum to the input to float32 rounding; where all stems are silent the split is equal.
     """
-    residual = mixture - stems.sum(axis=0, dtype=np.float64)
+    residual = (mixture - stems.sum(axis=0, dtype=np.float64)).astype(np.float32)
     energy = uniform_filter1d(np.square(stems, dtype=np.float32), size=_SHARE_WINDOW, axis=-1, mode="nearest")
     total = energy.sum(axis=0)
-    share = np.where(total > 1e-12, energy / np.maximum(total, 1e-12), 1.0 / stems.shape[0])
-    out = stems + (share * residual).astype(np.float32)
-    return out.astype(np.float32, copy=False)
+    silent = total <= 1e-12
+    total[silent] = 1.0
+    energy[:, silent] = 1.0 / stems.shape[0]  # all stems silent: an equal split
+    energy *= residual / total  # in place: energy becomes each stem's share of the residual
+    energy += stems
+    return energy
 
 
 #: Samples of the moving average behind the residual shares (about 23 ms at 44.1 kHz).
