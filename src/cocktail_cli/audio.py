@@ -48,6 +48,16 @@ def find_audio_files(folder: str | os.PathLike) -> list[Path]:
     )
 
 
+def check_input_file(name: str) -> None:
+    """Missing, folder and 0-byte inputs, each named in one line before any decoding."""
+    if not os.path.exists(name):
+        raise AudioError("file not found", name)
+    if os.path.isdir(name):
+        raise AudioError("is a folder, not an audio file", name)
+    if os.path.getsize(name) == 0:
+        raise AudioError("file is empty (0 bytes)", name)
+
+
 def _open_source(path: str | os.PathLike | BinaryIO) -> tuple[object, str]:
     if isinstance(path, (str, os.PathLike)) and os.fspath(path) == STDIO:
         data = sys.stdin.buffer.read()
@@ -56,12 +66,7 @@ def _open_source(path: str | os.PathLike | BinaryIO) -> tuple[object, str]:
         return io.BytesIO(data), "<stdin>"
     if isinstance(path, (str, os.PathLike)):
         name = os.fspath(path)
-        if not os.path.exists(name):
-            raise AudioError("file not found", name)
-        if os.path.isdir(name):
-            raise AudioError("is a folder, not an audio file", name)
-        if os.path.getsize(name) == 0:
-            raise AudioError("file is empty (0 bytes)", name)
+        check_input_file(name)
         return name, name
     return path, getattr(path, "name", "<stream>")
 
@@ -81,7 +86,7 @@ def read_audio(
     try:
         data, sr = sf.read(source, dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
-        raise AudioError(f"cannot decode audio ({_describe(err)})", name) from None
+        raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
     except (RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"cannot decode audio ({err})", name) from None
     if data.shape[0] == 0:
@@ -97,7 +102,8 @@ def read_audio(
     return audio, int(sr)
 
 
-def _describe(err: Exception) -> str:
+def describe_error(err: Exception) -> str:
+    """libsndfile's message, last line, without its own 'Error opening <path>:' prefix."""
     text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
     # libsndfile's messages start with "Error opening '<path>': "; the path is already in ours.
     if ": " in text and text.startswith("Error opening"):
@@ -110,7 +116,7 @@ def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
     try:
         return sf.info(source)
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"cannot decode audio ({_describe(err)})", name) from None
+        raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.ndarray:

@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from .atomic import FILE_MODE
-from .audio import STDIO, SUBTYPES, find_audio_files, peak_scale, subtype_for
+from .audio import STDIO, SUBTYPES, check_input_file, describe_error, find_audio_files, peak_scale, subtype_for
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
 from .separator import Separator
@@ -207,22 +207,6 @@ def load_separator(model: str | os.PathLike | None = None, chunk_seconds: float 
 
 
 # -- one file -------------------------------------------------------------------------------------
-def _check_input_path(path: str) -> None:
-    if not os.path.exists(path):
-        raise AudioError("file not found", path)
-    if os.path.isdir(path):
-        raise AudioError("is a folder, not an audio file", path)
-    if os.path.getsize(path) == 0:
-        raise AudioError("file is empty (0 bytes)", path)
-
-
-def _describe(err: Exception) -> str:
-    text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
-    if text.startswith("Error opening") and ": " in text:
-        text = text.split(": ", 1)[1]
-    return text.rstrip(".")
-
-
 def _spool_stdin(tmpdir: str) -> str:
     """Copy standard input to a file (blockwise: flat memory), so it can be read twice."""
     path = os.path.join(tmpdir, "stdin")
@@ -238,7 +222,7 @@ def _open(path: str, name: str) -> sf.SoundFile:
     try:
         return sf.SoundFile(path)
     except sf.LibsndfileError as err:
-        raise AudioError(f"cannot decode audio ({_describe(err)})", name) from None
+        raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
     except (RuntimeError, TypeError, ValueError) as err:
         raise AudioError(f"cannot decode audio ({err})", name) from None
 
@@ -248,7 +232,7 @@ def _blocks(fh: sf.SoundFile, name: str, on_block: Callable[[int], None] | None)
         try:
             data = fh.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
-            raise AudioError(f"cannot decode audio ({_describe(err)})", name) from None
+            raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
         if data.shape[0] == 0:
             return
         if on_block is not None:
@@ -278,7 +262,7 @@ class _Writers:
             self.abort()
             if isinstance(err, (OSError, sf.LibsndfileError, RuntimeError, ValueError)) and not isinstance(err, CocktailError):
                 target = next(iter(outputs.values()))
-                raise AudioError(f"cannot write output ({_describe(err)})", target) from None
+                raise AudioError(f"cannot write output ({describe_error(err)})", target) from None
             raise
 
     def _makedirs(self, folder: str, path: str) -> None:
@@ -301,7 +285,7 @@ class _Writers:
             try:
                 fh.write(stems[stem].T)
             except (sf.LibsndfileError, RuntimeError, OSError) as err:
-                raise AudioError(f"cannot write ({_describe(err)})", self.outputs[stem]) from None
+                raise AudioError(f"cannot write ({describe_error(err)})", self.outputs[stem]) from None
 
     def commit(self) -> None:
         for fh in self.files.values():
@@ -358,7 +342,7 @@ def separate_file(
     with tempfile.TemporaryDirectory(prefix="cocktail-") as tmpdir:
         path = _spool_stdin(tmpdir) if job.input == STDIO else job.input
         if job.input != STDIO:
-            _check_input_path(path)
+            check_input_file(path)
         with _open(path, name) as fh:
             sr, channels, frames = fh.samplerate, fh.channels, fh.frames
         if frames == 0:
