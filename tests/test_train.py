@@ -169,6 +169,22 @@ def test_resume_continues_exactly(store, tmp_path, arch):
         assert torch.equal(v["exp_avg_sq"], b["resume"]["optimizer"]["state"][k]["exp_avg_sq"])
 
 
+def test_cpu_budget_stops_the_run_annealed_and_resume_extends_it(store, tmp_path):
+    out = tmp_path / "budget.pt"
+    lr = 2e-3
+    first = train(tiny(store, out, steps=100000, lr=lr, cpu_minutes=0.02, eval_every=100000))
+    assert 1 <= first["steps"] < 100000 and first["total_steps"] == first["steps"]
+    assert 1.2 <= first["cpu_seconds"] < 30
+    # the cosine ran over the budget, not over the 100,000 steps, so the run ended annealed
+    assert read_raw(out)["training"]["history"][-1]["lr"] < 0.2 * lr
+    # a larger budget on --resume continues the same run
+    second = train(tiny(store, out, steps=None, cpu_minutes=0.04), resume=True)
+    assert second["steps"] > first["steps"] and second["cpu_seconds"] >= 2.4
+    # resuming a run whose budget is spent takes no further step
+    third = train(tiny(store, out, steps=None), resume=True)
+    assert third["steps"] == second["steps"]
+
+
 def test_damaged_or_foreign_checkpoints_are_refused(store, tmp_path):
     out = tmp_path / "m.pt"
     train(tiny(store, out, steps=2))

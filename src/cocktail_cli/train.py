@@ -45,7 +45,7 @@ ARCH_DEFAULTS = {
     "blstm": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2, absent_weight=0.1),
 }
 #: Settings that may differ on ``--resume`` (everything else comes from the checkpoint).
-RESUMABLE_OVERRIDES = ("steps", "epochs", "device", "threads", "checkpoint_minutes", "checkpoint_steps")
+RESUMABLE_OVERRIDES = ("steps", "epochs", "device", "threads", "checkpoint_minutes", "checkpoint_steps", "cpu_minutes")
 
 
 @dataclass
@@ -84,6 +84,10 @@ class TrainConfig:
     norm_examples: int = 128
     checkpoint_minutes: float = 10.0
     checkpoint_steps: int | None = None
+    # Stop once the run (all sessions of it, validation included) has used this much CPU time: the
+    # way to give two architectures the same compute. A cosine schedule then decays over whichever
+    # comes first, the steps or the budget, so a budget-stopped run still ends annealed.
+    cpu_minutes: float | None = None
 
     def resolved(self) -> "TrainConfig":
         if self.arch not in ARCHS:
@@ -101,6 +105,8 @@ class TrainConfig:
             raise CocktailError("--batch-size must be at least 1")
         if out.lr <= 0:
             raise CocktailError("--lr must be positive")
+        if out.cpu_minutes is not None and out.cpu_minutes <= 0:
+            raise CocktailError("--cpu-minutes must be positive")
         return out
 
     @property
@@ -480,11 +486,31 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
                 hooks.on_eval(record)
         _barrier(dist_info)
 
+    def cpu_used() -> float:
+        return spent["cpu_seconds"] + time.process_time() - t_cpu
+
+    def out_of_budget() -> bool:
+        over = cfg.cpu_minutes is not None and cpu_used() >= cfg.cpu_minutes * 60
+        if dist_info.world > 1:  # every rank must stop at the same step: rank 0's clock decides
+            import torch.distributed as dist
+
+            flag = torch.tensor([float(over)])
+            dist.broadcast(flag, 0)
+            over = bool(flag.item())
+        return over
+
+    def schedule_step() -> int:
+        if cfg.cpu_minutes is None:
+            return step
+        return max(step, int(total * min(1.0, cpu_used() / (cfg.cpu_minutes * 60))))
+
+    if cfg.cpu_minutes is not None and out_of_budget():
+        total = step  # resumed with its budget already spent: nothing left to do
     net.train()
     try:
         while step < total:
             for group in optimizer.param_groups:
-                group["lr"] = lr_at(cfg, step, total)
+                group["lr"] = lr_at(cfg, schedule_step(), total)
             stems = batches.batch(step, dist_info.rank, dist_info.world).to(device)
             per = compute_loss(cfg, net, stft, stems)
             loss = per.sum(1).mean() if cfg.loss == "magnitude" else per.mean()
@@ -500,6 +526,8 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
             spent["examples"] += cfg.batch_size
             if dist_info.main and hooks.on_step:
                 hooks.on_step(step, total, float(loss.detach()))
+            if cfg.cpu_minutes is not None and out_of_budget():
+                total = step  # the budget is spent: finish here as if this were the last step
             if step % eval_every == 0 or step == total:
                 evaluate()
             due = (cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0) or (

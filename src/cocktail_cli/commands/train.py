@@ -66,6 +66,7 @@ def register(app: typer.Typer) -> None:
         batch_size: int = typer.Option(16, "--batch-size", "-b", help="Examples per step (over all processes)."),
         steps: int = typer.Option(None, "--steps", help="Training steps (overrides --epochs).", show_default=False),
         epochs: float = typer.Option(None, "--epochs", help="Passes over the training split (default 1).", show_default=False),
+        cpu_minutes: float = typer.Option(None, "--cpu-minutes", help="Stop when the run has used this much CPU time (compare archs at equal compute).", show_default=False),
         seed: int = typer.Option(0, "--seed", help="Seed: weights, data order and augmentation."),
         device: str = typer.Option(None, "--device", help="cpu, cuda or mps (default: the best available).", show_default=False),
         threads: int = typer.Option(None, "--threads", help="Torch threads per process (default: CPU cores / processes).", show_default=False),
@@ -99,7 +100,7 @@ def register(app: typer.Typer) -> None:
             clip=clip, batch_size=batch_size, steps=steps, epochs=epochs, seed=seed, device=device, threads=threads,
             segment=segment, absent_weight=absent_weight, n_fft=n_fft, hop=hop, gain_db=gain_db, train_split=train_split, val_store=str(val) if val else None,
             val_split=val_split, val_examples=val_examples, eval_every=eval_every,
-            checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps,
+            checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps, cpu_minutes=cpu_minutes,
         )
         show = interactive() and not as_json
         progress = make_progress(enabled=show)
