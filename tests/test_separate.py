@@ -257,6 +257,26 @@ def test_folder_batch_with_good_and_bad_files(run, tmp_path):
     assert "Traceback" not in err
 
 
+def test_skip_existing_finishes_an_interrupted_batch(run, tmp_path):
+    srcs = [write(tmp_path / f"{n}.wav", scene(1.0, 16000, seed=i), 16000) for i, n in enumerate(["a", "b", "c"])]
+    out = tmp_path / "out"
+    assert run(srcs[0], "-o", out)[0] == 0  # "a" finished before the interruption
+    (out / "b").mkdir()
+    sf.write(str(out / "b" / "dog.wav"), np.zeros(100, np.float32), 16000)  # "b" left with one stem
+    done_before = {p: p.stat().st_mtime_ns for p in (out / "a").iterdir()}
+    code, stdout, err = run(*srcs, "-o", out, "--skip-existing", "--json")
+    assert code == 0, err
+    rows = {Path(r["input"]).stem: r for r in map(json.loads, stdout.strip().splitlines())}
+    assert rows["a"].get("skipped") is True and "rtf" in rows["b"] and "rtf" in rows["c"]
+    assert {p: p.stat().st_mtime_ns for p in (out / "a").iterdir()} == done_before  # untouched
+    for track in "bc":  # redone whole: every stem full length
+        assert all(sf.info(str(out / track / f"{s}.wav")).frames == 16000 for s in CLASSES)
+    # an input changed after its stems were written is separated again
+    os.utime(srcs[0], (os.path.getmtime(out / "a" / "dog.wav") + 10,) * 2)
+    rows = [json.loads(line) for line in run(*srcs, "-o", out, "--skip-existing", "--json")[1].strip().splitlines()]
+    assert [Path(r["input"]).stem for r in rows if not r.get("skipped")] == ["a"]
+
+
 def _nan_file(path):
     x = scene(1.0, 16000)
     x[0, 9000] = np.nan

@@ -200,6 +200,21 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
     return jobs
 
 
+def is_done(job: Job) -> bool:
+    """True when every output of ``job`` exists and is newer than its input.
+
+    Stems are written to temporary names and renamed when complete, so an existing stem is a
+    whole one; an interrupted batch rerun with ``--skip-existing`` redoes only what is missing.
+    """
+    if job.input == STDIO or STDIO in job.outputs.values():
+        return False
+    try:
+        source = os.path.getmtime(job.input)
+        return all(os.path.getmtime(p) >= source for p in job.outputs.values())
+    except OSError:
+        return False
+
+
 def load_separator(model: str | os.PathLike | None = None, chunk_seconds: float | None = None) -> Separator:
     """The separator for ``--model PATH`` (any checkpoint ``cocktail train`` wrote) or the default."""
     kwargs = {} if chunk_seconds is None else {"chunk_seconds": chunk_seconds}

@@ -14,7 +14,7 @@ from .. import console
 from ..audio import STDIO, check_writable_dir
 from ..classes import CLASSES, parse_stems
 from ..errors import CocktailError
-from ..separate import DEFAULT_TEMPLATE, SeparateOptions, load_separator, plan, separate_file
+from ..separate import DEFAULT_TEMPLATE, SeparateOptions, is_done, load_separator, plan, separate_file
 
 HELP = f"""Split recordings into five stems: {', '.join(CLASSES)}.
 
@@ -51,6 +51,7 @@ def separate(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files separated in parallel (CPU threads are shared between them)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON line per input done (input, outputs, seconds, rtf, duration, sample_rate, channels, scale)."),
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
 ) -> None:
     try:
         stem_list = parse_stems(stems)
@@ -62,6 +63,18 @@ def separate(
     jobs_list = plan(inputs, opts)
     if not opts.to_stdout:
         check_writable_dir(opts.out)
+    if skip_existing:
+        todo = []
+        for job in jobs_list:
+            if not is_done(job):
+                todo.append(job)
+                continue
+            if json_out:
+                console.emit_json({"input": job.name, "outputs": job.outputs, "skipped": True})
+            console.info(f"{job.name}: skipped, its stems exist")
+        jobs_list = todo
+        if not jobs_list:
+            return
     sep = load_separator(model, chunk_seconds)
     threads = torch.get_num_threads()
     if jobs > 1:  # the cores are shared between the files in flight
