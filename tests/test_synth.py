@@ -222,6 +222,15 @@ def test_same_files_whatever_the_job_count(tree, tmp_path):
     assert all(a[k] == b[k] for k in a)
 
 
+def test_sources_reached_through_a_symlink(tree, tmp_path):
+    """A corpus folder that is a symlink (../shared -> elsewhere) is used like the real one."""
+    link = tmp_path / "linked"
+    link.symlink_to(tree, target_is_directory=True)
+    summary = synthesize(link, tmp_path / "out", SynthConfig(seconds=1.0, sample_rate=SR, seed=2), count=4)
+    assert summary.written == 4 and summary.skipped == {}
+    assert len(list((tmp_path / "out" / "train").glob("*/mix.wav"))) == 4
+
+
 def test_resume_after_kill_9_finishes_without_loss_or_duplicates(tree, tmp_path):
     args = ["synth", str(tree), "--count", "40", "--seconds", "1", "--sample-rate", str(SR), "--seed", "4"]
     reference = tmp_path / "reference"

@@ -140,11 +140,12 @@ class VariantStore:
         self._stat: dict[str, tuple[int, int]] = {}
 
     def path(self, clip_path: str, semitones: float, stretch: float) -> Path:
+        # realpath: the same clip reached through a symlinked folder must hit the same entry
         if clip_path not in self._stat:
             st = os.stat(clip_path)
             self._stat[clip_path] = (st.st_size, st.st_mtime_ns)
         size, mtime = self._stat[clip_path]
-        key = f"{VARIANT_VERSION}|{os.path.abspath(clip_path)}|{size}|{mtime}|{self.out_sr}|{semitones!r}|{stretch!r}"
+        key = f"{VARIANT_VERSION}|{os.path.realpath(clip_path)}|{size}|{mtime}|{self.out_sr}|{semitones!r}|{stretch!r}"
         name = hashlib.sha1(key.encode("utf-8")).hexdigest()
         return self.folder / name[:2] / f"{name}.npy"
 
