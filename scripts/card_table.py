@@ -34,9 +34,7 @@ def main(args: list[str]) -> None:
     counts = {agg["mixtures"] for _, agg in runs}
     if len(counts) != 1:
         sys.exit(f"the files score different numbers of mixtures: {sorted(counts)}")
-    rows = []
-    for key, label in (("mixture", "mixture (floor)"),):
-        rows.append((label, next(a["systems"][key] for _, a in runs if key in a["systems"])))
+    rows = [("mixture (floor)", next(a["systems"]["mixture"] for _, a in runs if "mixture" in a["systems"]))]
     rows += [(label, agg["systems"]["model"]) for label, agg in runs]
     oracle = next((a["systems"][k] for _, a in runs for k in a["systems"] if k.startswith("oracle")), None)
     if oracle:

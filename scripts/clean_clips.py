@@ -12,18 +12,19 @@ measure for 8 clips a class.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from cocktail_cli.audio import audio_info
 from cocktail_cli.classes import CLASSES
 from cocktail_cli.separator import Separator
+from cocktail_cli.sources import scan_sources
 
-def excerpt(path: Path, seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def excerpt(path: str, seconds: float, rng: np.random.Generator) -> tuple[np.ndarray, int]:
     """A random ``seconds`` of the clip (mono, native rate, zero-padded if short) at -26 dBFS RMS."""
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    data, sr = sf.read(path, dtype="float32", always_2d=True)
     x, n = data.mean(1), int(seconds * sr)
     if len(x) < n:
         x = np.pad(x, (0, n - len(x)))
@@ -42,11 +43,8 @@ def main() -> None:
     args = ap.parse_args()
     sep = Separator.from_checkpoint(args.model)
     rng = np.random.default_rng(args.seed)
-    clips: dict[str, list[Path]] = {c: [] for c in CLASSES}
-    with open(Path(args.corpus) / "manifest.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["split"] == args.split and float(row["duration_s"]) >= 2.0:
-                clips[row["class"]].append(Path(args.corpus) / row["path"])
+    sources = scan_sources(args.corpus, args.split)  # the split as synth sees it (manifest or folders)
+    clips = {c: [clip.path for clip in sources.clips[c] if audio_info(clip.path).duration >= 2.0] for c in CLASSES}
     print("| clip class | clips | " + " | ".join(f"share in {c}" for c in CLASSES) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in CLASSES) + " |")
     for cls in CLASSES:

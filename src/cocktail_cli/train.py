@@ -486,11 +486,15 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
                 hooks.on_eval(record)
         _barrier(dist_info)
 
+    budget_seconds = cfg.cpu_minutes * 60 if cfg.cpu_minutes is not None else None
+
     def cpu_used() -> float:
         return spent["cpu_seconds"] + time.process_time() - t_cpu
 
     def out_of_budget() -> bool:
-        over = cfg.cpu_minutes is not None and cpu_used() >= cfg.cpu_minutes * 60
+        if budget_seconds is None:  # the same on every rank: no need to agree
+            return False
+        over = cpu_used() >= budget_seconds
         if dist_info.world > 1:  # every rank must stop at the same step: rank 0's clock decides
             import torch.distributed as dist
 
@@ -500,11 +504,11 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
         return over
 
     def schedule_step() -> int:
-        if cfg.cpu_minutes is None:
+        if budget_seconds is None:
             return step
-        return max(step, int(total * min(1.0, cpu_used() / (cfg.cpu_minutes * 60))))
+        return max(step, int(total * min(1.0, cpu_used() / budget_seconds)))
 
-    if cfg.cpu_minutes is not None and out_of_budget():
+    if out_of_budget():
         total = step  # resumed with its budget already spent: nothing left to do
     net.train()
     try:
@@ -526,7 +530,7 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
             spent["examples"] += cfg.batch_size
             if dist_info.main and hooks.on_step:
                 hooks.on_step(step, total, float(loss.detach()))
-            if cfg.cpu_minutes is not None and out_of_budget():
+            if out_of_budget():
                 total = step  # the budget is spent: finish here as if this were the last step
             if step % eval_every == 0 or step == total:
                 evaluate()
