@@ -21,6 +21,7 @@ from cocktail_cli.classes import CLASSES, TARGET_CLASSES
 from cocktail_cli.cli import app
 from cocktail_cli.errors import CocktailError
 from cocktail_cli.sources import SourceSet, Clip, scan_sources, split_of
+from cocktail_cli.sirens import KINDS, draw_siren, render_siren
 from cocktail_cli.synth import SynthConfig, draw_recipe, rebuild, synthesize
 
 SR = 16000
@@ -209,6 +210,74 @@ def test_rebuild_from_metadata_is_exact(tree, tmp_path):
             assert np.array_equal(stem, read_int16(folder / f"{cls}.wav"))
 
 
+def pitch_track(x: np.ndarray, sr: int, frame: int = 1024) -> np.ndarray:
+    """The strongest frequency of each frame (Hz)."""
+    frames = x[: len(x) // frame * frame].reshape(-1, frame) * np.hanning(frame)
+    spectra = np.abs(np.fft.rfft(frames, n=4 * frame, axis=1))
+    return spectra.argmax(axis=1) * sr / (4 * frame)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_synthetic_sirens_sweep_or_alternate_within_their_range(kind):
+    sr, n = 22050, 22050 * 4
+    rng = np.random.default_rng(5)
+    params = dict(draw_siren(rng), kind=kind, harmonics=1, doppler=0.0, reverb_s=0.0, f_lo=600.0, f_hi=1200.0)
+    params["period"] = {"wail": 3.0, "yelp": 0.3, "hilo": 1.2, "piercer": 0.1}[kind]
+    x = render_siren(params, n, sr)
+    assert x.dtype == np.float32 and np.isfinite(x).all() and abs(np.abs(x).max() - 1) < 1e-6
+    if kind in ("wail", "hilo"):  # slow enough that a 46 ms frame sees one pitch
+        track = pitch_track(x, sr)
+        assert track.min() > 560 and track.max() < 1260
+        if kind == "wail":  # sweeps through the whole range
+            assert np.percentile(track, 5) < 700 and np.percentile(track, 95) > 1100
+        else:  # two tones, and almost nothing in between
+            assert np.mean((track > 660) & (track < 1100)) < 0.15
+            assert np.mean(track <= 660) > 0.3 and np.mean(track >= 1100) > 0.3
+    else:  # fast sweeps smear within a frame: the long-term spectrum fills the range instead
+        power = np.abs(np.fft.rfft(x)) ** 2
+        freqs = np.fft.rfftfreq(n, 1 / sr)
+        assert power[(freqs > 550) & (freqs < 1300)].sum() > 0.9 * power.sum()
+    # drawn parameters always give a clean, bounded signal (no aliasing blow-up, no NaN)
+    for _ in range(20):
+        y = render_siren(draw_siren(rng), n, sr)
+        assert np.isfinite(y).all() and 0.99 < np.abs(y).max() <= 1.0
+
+
+def test_synthetic_sirens_replace_only_siren_clips(tree, tmp_path):
+    base = dict(SMALL, active_prob=1.0, seed=4)
+    plain = [draw_recipe(i, scan_sources(tree, "train"), SynthConfig(**base)) for i in range(30)]
+    # off (the default) draws exactly the recipes it always did: no generator call is spent on it
+    assert all(not src.get("synthetic") for r in plain for src in r["sources"])
+    half = [draw_recipe(i, scan_sources(tree, "train"), SynthConfig(**base, synthetic_sirens=0.5)) for i in range(30)]
+    swapped = 0
+    for a, b in zip(plain, half):
+        for sa, sb in zip(a["sources"], b["sources"]):
+            if sb.get("synthetic"):
+                assert sa["class"] == sb["class"] == "siren" and sb["file"] is None
+                assert sa["gain_db"] == sb["gain_db"] and sa["lowpass_hz"] == sb["lowpass_hz"]
+                swapped += 1
+            else:
+                assert sa == sb
+    assert 5 <= swapped <= 25
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["synth", str(tree), "-o", str(out), "--count", "4", "--seconds", "1",
+                                      "--sample-rate", str(SR), "--active-prob", "1", "--synthetic-sirens", "1"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in (out / "train" / "metadata.jsonl").read_text().splitlines()]
+    for row in rows:
+        (siren,) = [src for src in row["sources"] if src["class"] == "siren"]
+        assert siren["synthetic"]["kind"] in KINDS
+        # the stem is the tone at its drawn level (the tree's clips are noise; this is not)
+        stem = read_int16(out / "train" / row["id"] / "siren.wav").astype(np.float64) / 32768
+        peak_hz = dominant_hz(stem, SR)
+        assert 0.9 * siren["synthetic"]["f_lo"] <= peak_hz <= 1.1 * siren["synthetic"]["f_hi"] * 3  # a harmonic at most
+        level_db = 10 * np.log10(np.mean(stem**2)) - 20 * np.log10(row["scale"])
+        assert abs(level_db - (SMALL.get("level_dbfs", -25.0) + siren["gain_db"])) < 0.5
+        # and the metadata alone rebuilds the mixture
+        mix, stems = rebuild(row, tree, tmp_path / "fresh-cache")
+        assert np.array_equal(mix, read_int16(out / "train" / row["id"] / "mix.wav"))
+
+
 # --- determinism and resume --------------------------------------------------------------------
 
 
@@ -275,6 +344,17 @@ def test_resume_rebuilds_metadata_and_redoes_deleted_mixtures(tree, tmp_path):
     again = synthesize(tree, tmp_path / "a", config, count=8)
     assert (again.written, again.already_done, again.total) == (2, 6, 8)
     assert mixture_files(split_dir) == reference
+
+
+def test_folder_made_before_a_setting_existed_resumes_with_its_default(tree, tmp_path):
+    synthesize(tree, tmp_path / "a", SynthConfig(**SMALL, seed=1), count=2)
+    settings = tmp_path / "a" / "train" / "synth.json"
+    old = json.loads(settings.read_text())
+    del old["config"]["synthetic_sirens"]  # as written by cocktail before --synthetic-sirens
+    settings.write_text(json.dumps(old))
+    assert synthesize(tree, tmp_path / "a", SynthConfig(**SMALL, seed=1), count=3).written == 1
+    with pytest.raises(CocktailError, match="different settings.*synthetic_sirens"):
+        synthesize(tree, tmp_path / "a", SynthConfig(**SMALL, seed=1, synthetic_sirens=0.5), count=4)
 
 
 def test_resume_with_other_settings_is_refused(tree, tmp_path):

@@ -14,7 +14,7 @@ import torch
 
 from cocktail_cli.checkpoint import load_checkpoint, read_raw
 from cocktail_cli.classes import CLASSES
-from cocktail_cli.errors import CheckpointError
+from cocktail_cli.errors import CheckpointError, CocktailError
 from cocktail_cli.nets import ARCHS, build, n_parameters
 from cocktail_cli.prep import PrepConfig, prepare
 from cocktail_cli.separator import Separator
@@ -183,6 +183,44 @@ def test_cpu_budget_stops_the_run_annealed_and_resume_extends_it(store, tmp_path
     # resuming a run whose budget is spent takes no further step
     third = train(tiny(store, out, steps=None), resume=True)
     assert third["steps"] == second["steps"]
+
+
+def test_init_from_fine_tunes_on_another_store(store, tmp_path):
+    parent = tmp_path / "parent.pt"
+    train(tiny(store, parent, steps=6))
+    # another training set: where --resume refuses, --init-from starts a new run from the weights
+    other = tmp_path / "other"
+    shutil.copytree(store, other)
+    manifest = (other / "manifest.json").read_text().replace('"listing": "', '"listing": "y')
+    (other / "manifest.json").write_text(manifest)
+    child = tmp_path / "child.pt"
+    # the architecture comes from the checkpoint, whatever --arch says; a vanishing learning rate
+    # leaves the first step's weights where the parent's were
+    summary = train(tiny(other, child, arch="blstm", arch_args={}, steps=1, lr=1e-12, init_from=str(parent)))
+    p, c = read_raw(parent), read_raw(child)
+    assert c["arch"] == "tcn" and c["arch_args"] == p["arch_args"]
+    for key, value in p["state_dict"].items():
+        assert torch.allclose(value, c["state_dict"][key], atol=1e-6), key
+    fresh = tmp_path / "fresh.pt"
+    train(tiny(other, fresh, steps=1, lr=1e-12, seed=5))
+    assert not torch.allclose(read_raw(fresh)["state_dict"]["encode.weight"], c["state_dict"]["encode.weight"])
+    # the lineage is recorded, and survives a resume of the fine-tuning run
+    assert summary["init_from"]["steps"] == 6 and summary["init_from"]["path"] == str(parent.resolve())
+    again = train(tiny(other, child, steps=3), resume=True)
+    assert again["steps"] == 3 and again["init_from"]["steps"] == 6
+    # a damaged start checkpoint, and one whose STFT does not fit the store, are refused by name
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(parent.read_bytes()[:3000])
+    with pytest.raises(CheckpointError, match="damaged") as err:
+        train(tiny(other, tmp_path / "x.pt", init_from=str(damaged)))
+    assert str(damaged) in str(err.value)
+    synth16 = make_synth(tmp_path / "synth16", {"train": 4}, seconds=1.0, sr=16000, seed=4)
+    store16 = tmp_path / "store16"
+    prepare(synth16, store16, PrepConfig(sample_rate=16000, seconds=0.5, n_fft=256, hop=64))
+    with pytest.raises(CocktailError, match="does not fit the store") as err:
+        train(tiny(store16, tmp_path / "y.pt", init_from=str(parent)))
+    assert str(parent) in str(err.value)
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
 
 
 def test_damaged_or_foreign_checkpoints_are_refused(store, tmp_path):

@@ -41,6 +41,7 @@ from .atomic import atomic_write_text
 from .audio import check_writable_dir, write_audio
 from .augment import VariantStore, band_limit, from_stored
 from .classes import CLASSES, TARGET_CLASSES
+from .sirens import draw_siren, render_siren
 from .console import warn
 from .errors import AudioError, CocktailError
 from .sources import SPLITS, SourceSet, needed_classes, probe, scan_sources
@@ -85,6 +86,8 @@ class SynthConfig:
     #: Chance that a source is low-passed at a cutoff drawn in ``lowpass_hz`` (0 = paper recipe).
     lowpass_prob: float = 0.0
     lowpass_hz: tuple[float, float] = (3000.0, 8000.0)
+    #: Chance that a drawn siren is a synthetic one (``sirens.py``) instead of a corpus clip.
+    synthetic_sirens: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -111,6 +114,8 @@ class SynthConfig:
         lo, hi = self.lowpass_hz
         if not 0 < lo <= hi:
             problems.append(f"low-pass cutoff range must be 0 < low <= high, got {self.lowpass_hz}")
+        if not 0 <= self.synthetic_sirens <= 1:
+            problems.append(f"synthetic siren probability must be in [0, 1], got {self.synthetic_sirens}")
         if self.seed < 0:
             problems.append(f"seed must be >= 0, got {self.seed}")
         if problems:
@@ -190,6 +195,12 @@ def draw_recipe(index: int, sources: SourceSet, config: SynthConfig) -> dict:
             chosen.append(_draw_source(rng, cls, sources, config))
     for _ in range(config.others):
         chosen.append(_draw_source(rng, "other", sources, config))
+    if config.synthetic_sirens > 0:
+        # A generator of its own: the setting changes which sirens are synthetic and nothing else.
+        siren_rng = np.random.default_rng(np.random.SeedSequence([config.seed, _SPLIT_CODE[sources.split], index, 1]))
+        for src in chosen:
+            if src["class"] == "siren" and siren_rng.random() < config.synthetic_sirens:
+                src.update(file=None, pitch=0.0, stretch=1.0, synthetic=draw_siren(siren_rng))
     active = [c for c in CLASSES if any(s["class"] == c for s in chosen)]
     return {
         "id": mixture_id(index),
@@ -245,13 +256,17 @@ def render(recipe: dict, root: str, store: VariantStore, config: SynthConfig) ->
     sums: dict[int, np.ndarray] = {}  # class index -> its stem; inactive classes stay unallocated
     done_sources = []
     for src in recipe["sources"]:
-        variant = store.load(os.path.join(root, src["file"]), src["pitch"], src["stretch"])
+        if src.get("synthetic"):
+            variant = render_siren(src["synthetic"], n, sr)
+        else:
+            variant = store.load(os.path.join(root, src["file"]), src["pitch"], src["stretch"])
         length = len(variant)
         if length >= n:
             src_offset, dst_offset, count = int(src["position"] * (length - n + 1)), 0, n
         else:
             src_offset, dst_offset, count = 0, int(src["position"] * (n - length + 1)), length
-        x = from_stored(variant[src_offset : src_offset + count])
+        x = variant[src_offset : src_offset + count]
+        x = from_stored(x) if x.dtype == np.int16 else x  # a stored variant is int16, a rendered one float
         if src["lowpass_hz"] is not None:
             x = band_limit(x, src["lowpass_hz"], sr)
         # A float64 pairwise sum, not a BLAS dot: its result must not depend on threads.
@@ -295,6 +310,8 @@ def rebuild(row: dict, source_dir: str | os.PathLike, cache_dir: str | os.PathLi
     store = VariantStore(cache_dir, config.sample_rate)
     root = str(Path(source_dir).resolve())
     for src in row["sources"]:
+        if src.get("file") is None:  # synthetic: rendered from its parameters
+            continue
         store.build(os.path.join(root, src["file"]), [(src["pitch"], src["stretch"])])
     stems, _ = render(row, root, store, config)
     return mix_of(stems), stems
@@ -484,6 +501,8 @@ def _draw_usable(
         needed: dict[str, set] = {}
         for recipe in recipes:
             for src in recipe["sources"]:
+                if src.get("file") is None:  # synthetic siren: nothing to precompute
+                    continue
                 shape = (src["pitch"], src["stretch"])
                 clip = by_rel[src["file"]]
                 if not store.has(clip.path, *shape):
@@ -540,7 +559,8 @@ def _check_settings(split_dir: Path, config: SynthConfig, sources: SourceSet) ->
             old = None
         if old is not None:
             mine = {**settings["config"], "version": settings["version"], "sources_fingerprint": settings["sources_fingerprint"]}
-            theirs = {**old.get("config", {}), "version": old.get("version"), "sources_fingerprint": old.get("sources_fingerprint")}
+            # Settings added later (absent from an older synth.json) had their default then.
+            theirs = {**SynthConfig().to_dict(), **old.get("config", {}), "version": old.get("version"), "sources_fingerprint": old.get("sources_fingerprint")}
             diff = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
             if diff:
                 raise CocktailError(

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .checkpoint import read_raw, save_checkpoint
+from .checkpoint import LoadedModel, load_checkpoint, read_raw, save_checkpoint
 from .classes import CLASSES, N_CLASSES
 from .errors import CheckpointError, CocktailError
 from .losses import active_stems, magnitude_mse, waveform_loss
@@ -88,6 +88,9 @@ class TrainConfig:
     # way to give two architectures the same compute. A cosine schedule then decays over whichever
     # comes first, the steps or the budget, so a budget-stopped run still ends annealed.
     cpu_minutes: float | None = None
+    # Fine-tuning: start from this checkpoint's weights (its architecture, arguments, input
+    # normalisation and STFT) with a fresh optimizer and schedule, e.g. on a new training set.
+    init_from: str | None = None
 
     def resolved(self) -> "TrainConfig":
         if self.arch not in ARCHS:
@@ -339,6 +342,21 @@ def _check_resume(ckpt: dict, path: str, manifest: dict) -> dict:
     return resume
 
 
+def _start_from(cfg: TrainConfig) -> tuple[LoadedModel, dict]:
+    """Load ``cfg.init_from`` and make ``cfg`` describe its network; returns it and its lineage
+    (recorded in the new run's checkpoint, so a card can add up the compute of both runs)."""
+    init = load_checkpoint(cfg.init_from)
+    cfg.arch, cfg.arch_args = init.arch, dict(init.model.config)
+    cfg.norm = init.model.config.get("norm", cfg.norm)
+    cfg.n_fft, cfg.hop = init.stft.n_fft, init.stft.hop
+    done = init.training or {}
+    parent = {
+        "path": os.path.abspath(cfg.init_from), "steps": done.get("steps"), "cpu_seconds": done.get("cpu_seconds"),
+        "store": done.get("store"), "init_from": done.get("init_from"),
+    }
+    return init, parent
+
+
 def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, stop_after: int | None = None) -> dict:
     """Train (or continue) and write ``cfg.output``; returns the training summary.
 
@@ -361,6 +379,10 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
         cfg = stored
     elif os.path.exists(cfg.output) and not resume and os.path.isdir(cfg.output):
         raise CocktailError("output is a folder; give a file name such as model.pt", cfg.output)
+    init = None
+    parent = ckpt.get("training", {}).get("init_from") if state is not None else None
+    if state is None and cfg.init_from:
+        init, parent = _start_from(cfg)
     cfg = cfg.resolved()
 
     device = cfg.device or best_device()
@@ -376,6 +398,11 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
         raise CocktailError("store has several splits and none is named 'train'; pick one with --train-split", cfg.store)
     data = StoreSplit(cfg.store, train_split)
     stft = _train_stft(cfg, data.stft)
+    if init is not None and stft != init.stft:
+        raise CocktailError(
+            f"--init-from model's STFT ({init.stft.sample_rate} Hz, n_fft {init.stft.n_fft}, hop {init.stft.hop}) "
+            f"does not fit the store ({data.stft.sample_rate} Hz)", cfg.init_from,
+        )
     if cfg.norm is None:
         cfg.norm = manifest.get("norm", "cmvn")
     segment = data.samples if cfg.segment is None else int(round(cfg.segment * stft.sample_rate))
@@ -403,6 +430,8 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
     model = make_model(cfg, stft, segment)
     if state is not None:
         model.load_state_dict(ckpt["state_dict"], strict=True)
+    elif init is not None:
+        model.load_state_dict(init.model.state_dict(), strict=True)  # normalisation statistics included
     else:
         fit_norm(model, stft, data, cfg.norm_examples, cfg.seed, segment)
     model.to(device)
@@ -449,6 +478,7 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
             "device": device, "world": dist_info.world, "rank": dist_info.rank, "threads": threads,
             "store": os.path.abspath(cfg.store), "store_listing": manifest.get("listing"), "train_split": train_split,
             "train_examples": len(data), "val": last_val, "history": history, "config": asdict(cfg),
+            "init_from": parent,
             "package_version": __version__,
         }
 

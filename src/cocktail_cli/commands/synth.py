@@ -44,6 +44,9 @@ def synth(
     stretch: str = typer.Option("1.2", "--stretch", help="Time-stretch factors, one drawn per source (1.2 = 20% longer); 1 = off."),
     gain_db: float = typer.Option(5.0, "--gain-db", help="Each source's level is drawn in +-this many dB around a common level."),
     lowpass_prob: float = typer.Option(0.0, "--lowpass-prob", help="Chance a source is low-passed at a random 3-8 kHz cutoff."),
+    synthetic_sirens: float = typer.Option(
+        0.0, "--synthetic-sirens", help="Chance a drawn siren is synthesised (wail, yelp, hi-lo, piercer) instead of a corpus clip."
+    ),
     seed: int = typer.Option(0, "--seed", help="Random seed; with the same files it fixes every mixture."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Worker processes."),
     split: Split = typer.Option("train", "--split", help="Which split to build (never shares a clip with the others)."),
@@ -58,6 +61,7 @@ def synth(
         stretch=parse_list(stretch, "--stretch"),
         gain_db=gain_db,
         lowpass_prob=lowpass_prob,
+        synthetic_sirens=synthetic_sirens,
         seed=seed,
     )
     with make_progress(enabled=interactive()) as bar:

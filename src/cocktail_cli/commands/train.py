@@ -82,6 +82,9 @@ def register(app: typer.Typer) -> None:
         eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N steps (default: every epoch, at most 500).", show_default=False),
         checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Write a checkpoint every N minutes (and at the end)."),
         checkpoint_steps: int = typer.Option(None, "--checkpoint-steps", help="Also write one every N steps.", show_default=False),
+        init_from: Path = typer.Option(
+            None, "--init-from", help="Fine-tune: start from this checkpoint's weights (its architecture and STFT) with a fresh optimizer.", show_default=False
+        ),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --output exactly where it stopped (starts fresh if absent)."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing --output without resuming."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per evaluation, and a summary, on stdout."),
@@ -101,6 +104,7 @@ def register(app: typer.Typer) -> None:
             segment=segment, absent_weight=absent_weight, n_fft=n_fft, hop=hop, gain_db=gain_db, train_split=train_split, val_store=str(val) if val else None,
             val_split=val_split, val_examples=val_examples, eval_every=eval_every,
             checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps, cpu_minutes=cpu_minutes,
+            init_from=str(init_from) if init_from else None,
         )
         show = interactive() and not as_json
         progress = make_progress(enabled=show)
