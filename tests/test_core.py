@@ -180,6 +180,36 @@ def test_incompatible_checkpoint_is_refused(checkpoint):
         load_checkpoint(path)
 
 
+def test_mask_temperature_is_stored_with_the_model_and_softens_its_masks(checkpoint, tmp_path):
+    path, _ = checkpoint
+    calibrated = export(path, tmp_path / "calibrated.pt", inference={"mask_temperature": 2.0})
+    plain, soft = Separator.from_checkpoint(path), Separator.from_checkpoint(calibrated)
+    assert plain.mask_temperature == 1.0 and soft.mask_temperature == 2.0
+    rng = np.random.default_rng(3)
+    audio = (rng.standard_normal((1, 22050)) * 0.1).astype(np.float32)
+    a, b = plain.separate(audio, 22050), soft.separate(audio, 22050)
+    # still a partition of the input, but a different one: softer masks spread energy more evenly
+    assert np.abs(b.sum(0) - audio).max() < 1e-4 and np.abs(a - b).max() > 1e-3
+    share = lambda stems: (stems**2).sum(axis=(1, 2)) / (stems**2).sum()
+    assert share(b).max() < share(a).max() and share(b).min() > share(a).min()
+    # for softmax masks it is the softmax of the logits divided by the temperature
+    from cocktail_cli.separator import soften
+
+    logits = torch.randn(2, 5, 9, 4)
+    assert torch.allclose(soften(torch.softmax(logits, 1), 2.0), torch.softmax(logits / 2.0, 1), atol=1e-6)
+    # a setting the loader cannot use is a damaged checkpoint, and export refuses to write one
+    for bad in (-1.0, "hot", float("nan")):
+        ckpt = torch.load(calibrated, weights_only=True)
+        ckpt["inference"] = {"mask_temperature": bad}
+        torch.save(ckpt, tmp_path / "bad.pt")
+        with pytest.raises(CheckpointError, match="inference settings") as info:
+            load_checkpoint(tmp_path / "bad.pt")
+        assert str(tmp_path / "bad.pt") in str(info.value)
+    with pytest.raises(CheckpointError, match="inference settings"):
+        export(path, tmp_path / "never.pt", inference={"mask_temperature": 0.0})
+    assert not (tmp_path / "never.pt").exists()
+
+
 @pytest.mark.parametrize("arch", ["tcn", "paper"])
 def test_separator_stems_sum_to_input_across_chunks(arch):
     torch.manual_seed(0)

@@ -44,6 +44,8 @@ class LoadedModel:
     training: dict = field(default_factory=dict)
     package_version: str = ""
     resume: dict | None = None
+    #: Inference settings calibrated after training (``mask_temperature``); see :func:`export`.
+    inference: dict = field(default_factory=dict)
 
 
 def checkpoint_dict(model: nn.Module, arch: str, stft: STFTConfig, training: dict | None = None, resume: dict | None = None) -> dict:
@@ -122,10 +124,14 @@ def model_from_dict(ckpt: dict, name: str = "") -> LoadedModel:
     for t in model.state_dict().values():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError("damaged checkpoint (weights contain NaN or inf)", name)
+    inference = ckpt.get("inference") or {}
+    temperature = inference.get("mask_temperature", 1.0) if isinstance(inference, dict) else None
+    if not isinstance(temperature, (int, float)) or not 0.1 <= temperature <= 10:
+        raise CheckpointError(f"damaged checkpoint (inference settings {inference!r})", name)
     model.eval()
     return LoadedModel(
         model=model, stft=stft, arch=ckpt["arch"], path=name, training=ckpt.get("training", {}),
-        package_version=ckpt.get("package_version", ""), resume=ckpt.get("resume"),
+        package_version=ckpt.get("package_version", ""), resume=ckpt.get("resume"), inference=dict(inference),
     )
 
 
@@ -135,10 +141,17 @@ def load_checkpoint(path: str | os.PathLike) -> LoadedModel:
     return model_from_dict(read_raw(name), name)
 
 
-def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False) -> str:
-    """Copy a checkpoint without its resume state (and optionally weights in float16) for shipping."""
+def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False, inference: dict | None = None) -> str:
+    """Copy a checkpoint without its resume state (and optionally weights in float16) for shipping.
+
+    ``inference``: settings calibrated on validation data after training, stored with the weights
+    and applied by :class:`~cocktail_cli.separator.Separator` (``mask_temperature``).
+    """
     ckpt = read_raw(src)
     ckpt.pop("resume", None)
+    if inference:
+        ckpt["inference"] = {**(ckpt.get("inference") or {}), **inference}
+        model_from_dict(ckpt, os.fspath(src))  # refuse to write settings the loader would refuse
     if half:
         ckpt["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     return save_raw(dst, ckpt)

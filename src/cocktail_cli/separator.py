@@ -128,6 +128,20 @@ def _masked_istft(cfg: STFTConfig, masks: torch.Tensor, spec: torch.Tensor, leng
     return out
 
 
+def soften(masks: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Masks that sum to one over classes, raised to ``1 / temperature`` and renormalised.
+
+    For softmax masks this is the softmax of logits / temperature. Why: trained networks are
+    over-confident; on the 400 val mixtures the shipped model at temperature 1.4 gained 0.2 dB
+    SI-SDRi over 1.0 (leakage -22.6 instead of -24.6 dB). It is calibrated on validation data
+    after training (``scripts/calibrate_temperature.py``) and stored in the checkpoint.
+    """
+    if temperature == 1.0:
+        return masks
+    powered = masks.clamp_min(0) ** (1.0 / temperature)
+    return powered / powered.sum(dim=1, keepdim=True).clamp_min(torch.finfo(masks.dtype).tiny)
+
+
 class Separator(nn.Module):
     """Wraps a mask network and its STFT into a waveform-in, stems-out separator."""
 
@@ -138,9 +152,11 @@ class Separator(nn.Module):
         chunk_seconds: float = 20.0,
         overlap_seconds: float = 1.0,
         batch_chunks: int = 1,
+        mask_temperature: float = 1.0,
     ):
         super().__init__()
         self.model = model
+        self.mask_temperature = float(mask_temperature)
         self.stft = stft
         self.sample_rate = stft.sample_rate
         fixed = getattr(model, "segment_frames", None)
@@ -168,6 +184,7 @@ class Separator(nn.Module):
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel, **kwargs) -> "Separator":
+        kwargs.setdefault("mask_temperature", loaded.inference.get("mask_temperature", 1.0))
         sep = cls(loaded.model, loaded.stft, **kwargs)
         sep.loaded = loaded
         return sep
@@ -180,7 +197,7 @@ class Separator(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` at the model's rate -> stems ``(batch, C, samples)``."""
         spec = self.stft.stft(wave)  # (B, F, T)
-        masks = self.model(spec.abs())  # (B, C, F, T)
+        masks = soften(self.model(spec.abs()), self.mask_temperature)  # (B, C, F, T)
         if torch.is_grad_enabled() or not _fast_istft_ok(self.stft):
             stems = self.stft.istft(masks * spec.unsqueeze(1), length=wave.shape[-1])
         else:  # inference: the same sums, without the complex broadcast and torch.istft's fold
