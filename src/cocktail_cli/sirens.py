@@ -62,7 +62,8 @@ def _sweep(t: np.ndarray, p: dict) -> np.ndarray:
     u = (t / p["period"] + p["phase"]) % 1.0
     if p["kind"] == "hilo":
         pos = (u < 0.5).astype(np.float64)
-        # ~10 ms transitions: a hard switch would click at every change
+        # a hard switch would click at every change: a one-pole smoother with a 50-sample time
+        # constant (2.3 ms at 22050 Hz)
         pos = scipy.signal.lfilter([0.02], [1, -0.98], pos) if len(pos) else pos
         pos = np.clip(pos, 0.0, 1.0)
     else:
@@ -72,7 +73,11 @@ def _sweep(t: np.ndarray, p: dict) -> np.ndarray:
 
 
 def render_siren(p: dict, n: int, sr: int) -> np.ndarray:
-    """``n`` samples (float32, peak about 1) of the siren described by ``p`` at rate ``sr``."""
+    """``n`` samples (float32, peak about 1) of the siren described by ``p`` at rate ``sr``.
+
+    Mixtures store only ``p``, and ``synth.rebuild`` renders it again: a change here changes
+    existing mixtures, so it must come with a new ``synth.RECIPE_VERSION``.
+    """
     t = np.arange(n, dtype=np.float64) / sr
     x_pass = (t / max(n / sr, 1e-9) - p["pass_at"]) / p["pass_width"]
     f0 = _sweep(t, p) * (1 + p["doppler"] * -np.tanh(x_pass * 3))  # higher approaching, lower leaving
