@@ -105,6 +105,14 @@ def read_raw(path: str | os.PathLike) -> dict:
     return ckpt
 
 
+def _checked_inference(inference, name: str) -> dict:
+    """The inference settings, or :class:`CheckpointError` when the separator could not use them."""
+    temperature = inference.get("mask_temperature", 1.0) if isinstance(inference, dict) else None
+    if not isinstance(temperature, (int, float)) or not 0.1 <= temperature <= 10:
+        raise CheckpointError(f"damaged checkpoint (inference settings {inference!r})", name)
+    return dict(inference)
+
+
 def model_from_dict(ckpt: dict, name: str = "") -> LoadedModel:
     try:
         stft = STFTConfig.from_dict(ckpt["stft"])
@@ -124,14 +132,11 @@ def model_from_dict(ckpt: dict, name: str = "") -> LoadedModel:
     for t in model.state_dict().values():
         if t.is_floating_point() and not torch.isfinite(t).all():
             raise CheckpointError("damaged checkpoint (weights contain NaN or inf)", name)
-    inference = ckpt.get("inference") or {}
-    temperature = inference.get("mask_temperature", 1.0) if isinstance(inference, dict) else None
-    if not isinstance(temperature, (int, float)) or not 0.1 <= temperature <= 10:
-        raise CheckpointError(f"damaged checkpoint (inference settings {inference!r})", name)
+    inference = _checked_inference(ckpt.get("inference") or {}, name)
     model.eval()
     return LoadedModel(
         model=model, stft=stft, arch=ckpt["arch"], path=name, training=ckpt.get("training", {}),
-        package_version=ckpt.get("package_version", ""), resume=ckpt.get("resume"), inference=dict(inference),
+        package_version=ckpt.get("package_version", ""), resume=ckpt.get("resume"), inference=inference,
     )
 
 
@@ -150,8 +155,8 @@ def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False, i
     ckpt = read_raw(src)
     ckpt.pop("resume", None)
     if inference:
-        ckpt["inference"] = {**(ckpt.get("inference") or {}), **inference}
-        model_from_dict(ckpt, os.fspath(src))  # refuse to write settings the loader would refuse
+        # refuse to write settings the loader would refuse
+        ckpt["inference"] = _checked_inference({**(ckpt.get("inference") or {}), **inference}, os.fspath(src))
     if half:
         ckpt["state_dict"] = {k: (v.half() if v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
     return save_raw(dst, ckpt)

@@ -244,6 +244,11 @@ def _draw_source(rng: np.random.Generator, cls: str, sources: SourceSet, config:
 # --- rendering: recipe -> stems ----------------------------------------------------------------
 
 
+def _is_synthetic(src: dict) -> bool:
+    """A source generated from parameters in its recipe (``sirens.py``), not read from a clip."""
+    return bool(src.get("synthetic"))
+
+
 def render(recipe: dict, root: str, store: VariantStore, config: SynthConfig) -> tuple[np.ndarray, dict]:
     """The quantised stems ``(5, samples)`` int16 of ``recipe``, and the recipe completed with
     what rendering decided (offsets, lengths, level factors, the common scale).
@@ -256,7 +261,8 @@ def render(recipe: dict, root: str, store: VariantStore, config: SynthConfig) ->
     sums: dict[int, np.ndarray] = {}  # class index -> its stem; inactive classes stay unallocated
     done_sources = []
     for src in recipe["sources"]:
-        if src.get("synthetic"):
+        synthetic = _is_synthetic(src)
+        if synthetic:
             variant = render_siren(src["synthetic"], n, sr)
         else:
             variant = store.load(os.path.join(root, src["file"]), src["pitch"], src["stretch"])
@@ -266,7 +272,8 @@ def render(recipe: dict, root: str, store: VariantStore, config: SynthConfig) ->
         else:
             src_offset, dst_offset, count = 0, int(src["position"] * (n - length + 1)), length
         x = variant[src_offset : src_offset + count]
-        x = from_stored(x) if x.dtype == np.int16 else x  # a stored variant is int16, a rendered one float
+        if not synthetic:  # stored variants are int16: convert only the excerpt
+            x = from_stored(x)
         if src["lowpass_hz"] is not None:
             x = band_limit(x, src["lowpass_hz"], sr)
         # A float64 pairwise sum, not a BLAS dot: its result must not depend on threads.
@@ -310,7 +317,7 @@ def rebuild(row: dict, source_dir: str | os.PathLike, cache_dir: str | os.PathLi
     store = VariantStore(cache_dir, config.sample_rate)
     root = str(Path(source_dir).resolve())
     for src in row["sources"]:
-        if src.get("file") is None:  # synthetic: rendered from its parameters
+        if _is_synthetic(src):  # rendered from its parameters
             continue
         store.build(os.path.join(root, src["file"]), [(src["pitch"], src["stretch"])])
     stems, _ = render(row, root, store, config)
@@ -501,7 +508,7 @@ def _draw_usable(
         needed: dict[str, set] = {}
         for recipe in recipes:
             for src in recipe["sources"]:
-                if src.get("file") is None:  # synthetic siren: nothing to precompute
+                if _is_synthetic(src):  # nothing to precompute
                     continue
                 shape = (src["pitch"], src["stretch"])
                 clip = by_rel[src["file"]]
