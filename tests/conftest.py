@@ -10,25 +10,7 @@ import soundfile as sf
 
 from cocktail_cli.classes import CLASSES
 
-
-def class_clip(cls: str, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """A short signal with a recognisable character per class (float32, peak about 0.5)."""
-    t = np.arange(n) / sr
-    if cls == "baby_cry":  # harmonic tone with vibrato
-        f = rng.uniform(350, 500) * (1 + 0.03 * np.sin(2 * np.pi * 5 * t))
-        phase = 2 * np.pi * np.cumsum(f) / sr
-        x = sum(np.sin(k * phase) / k for k in (1, 2, 3))
-    elif cls == "siren":  # up-down chirp
-        f = 900 + 400 * np.sin(2 * np.pi * rng.uniform(0.5, 1.5) * t)
-        x = np.sin(2 * np.pi * np.cumsum(f) / sr)
-    elif cls == "dog":  # noise bursts
-        x = rng.standard_normal(n) * (np.sin(2 * np.pi * rng.uniform(1.5, 3) * t) > 0.5)
-    elif cls == "speech":  # buzz, amplitude-modulated at syllable rate
-        x = np.sign(np.sin(2 * np.pi * rng.uniform(110, 180) * t)) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t))
-    else:  # broadband noise
-        x = rng.standard_normal(n)
-    x = np.asarray(x, dtype=np.float64)
-    return (0.5 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+from fake_synth import class_clip
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ not small regressions.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cocktail_cli.classes import CLASSES, TARGET_CLASSES
 from cocktail_cli.metrics import si_sdr
 from cocktail_cli.nets import DEFAULT_ARCH
 from cocktail_cli.separator import Separator
+from cocktail_cli.sources import scan_sources
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 needs_corpus = pytest.mark.skipif(not (CORPUS / "manifest.csv").is_file(), reason="needs ../shared/corpus")
@@ -59,12 +59,9 @@ def test_the_default_model_separates_and_keeps_the_mixture(separator):
 
 
 def _test_clips() -> dict[str, list[Path]]:
-    clips: dict[str, list[Path]] = {c: [] for c in CLASSES}
-    with open(CORPUS / "manifest.csv", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["split"] == "test" and float(row["duration_s"]) >= 2.0:
-                clips[row["class"]].append(CORPUS / row["path"])
-    return clips
+    """The test split's clips of at least 2 s, read the way synth reads the corpus."""
+    found = scan_sources(CORPUS, "test").clips
+    return {c: [Path(clip.path) for clip in found.get(c, []) if sf.info(clip.path).duration >= 2.0] for c in CLASSES}
 
 
 def _excerpt(path: Path, n: int, rng: np.random.Generator) -> np.ndarray:

@@ -16,9 +16,9 @@ from cocktail_cli.checkpoint import load_checkpoint, read_raw
 from cocktail_cli.classes import CLASSES
 from cocktail_cli.errors import CheckpointError, CocktailError
 from cocktail_cli.nets import ARCHS, build, n_parameters
-from cocktail_cli.prep import PrepConfig, prepare
+from cocktail_cli.prep import PrepConfig, StoreSplit, prepare
 from cocktail_cli.separator import Separator
-from cocktail_cli.train import TrainConfig, train
+from cocktail_cli.train import Batches, TrainConfig, train
 
 from fake_synth import make_synth
 
@@ -183,6 +183,52 @@ def test_cpu_budget_stops_the_run_annealed_and_resume_extends_it(store, tmp_path
     # resuming a run whose budget is spent takes no further step
     third = train(tiny(store, out, steps=None), resume=True)
     assert third["steps"] == second["steps"]
+
+
+def test_remix_draws_each_stem_from_a_stored_example(store, tmp_path):
+    data = StoreSplit(store, "train")
+    segment = data.samples // 2
+    plain = Batches(data, 4, seed=1, segment=segment, gain_db=0.0)
+    mixed = Batches(data, 4, seed=1, segment=segment, gain_db=0.0, remix=True)
+    stems = np.stack([data[i] for i in range(len(data))])
+
+    def donors(crop: np.ndarray, c: int) -> set[int]:
+        """The examples whose class-c stem contains this exact crop (candidates by first sample)."""
+        found = set()
+        for i, o in zip(*np.nonzero(stems[:, c, : data.samples - segment + 1] == crop[0])):
+            if np.array_equal(stems[i, c, o : o + segment], crop):
+                found.add(int(i))
+        return found
+
+    mixed_items = 0
+    for step in range(8):
+        batch = mixed.batch(step).numpy()
+        assert torch.equal(mixed.batch(step), torch.from_numpy(batch))  # a pure function of the step
+        straight = plain.batch(step).numpy()
+        order = plain.indices(step)
+        for k in range(len(batch)):
+            sources = set()
+            for c in range(len(CLASSES)):
+                # without remixing, every present stem of an item is a crop of the item's example
+                if straight[k, c].any():
+                    assert order[k] in donors(straight[k, c], c)
+                if not batch[k, c].any():
+                    continue
+                # with it, every present stem is still an exact crop of that class in some
+                # example; class 0 keeps the epoch order, so every example is still visited
+                found = donors(batch[k, c], c)
+                assert found, (step, k, c)
+                assert c != 0 or order[k] in found
+                sources.add(min(found))
+            mixed_items += len(sources) > 1
+    # and the items do combine stems of different examples
+    assert mixed_items >= 8
+    # the setting is part of the run: a checkpoint records it and a resume keeps it
+    out = tmp_path / "remix.pt"
+    train(tiny(store, out, steps=2, remix=True), stop_after=1)
+    assert read_raw(out)["resume"]["config"]["remix"] is True
+    assert train(tiny(store, out, steps=None), resume=True)["steps"] == 2
+    assert read_raw(out)["resume"]["config"]["remix"] is True
 
 
 def test_init_from_fine_tunes_on_another_store(store, tmp_path):

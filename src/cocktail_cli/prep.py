@@ -519,18 +519,19 @@ class StoreSplit:
             self._maps[k] = m
         return m
 
-    def __getitem__(self, i: int) -> np.ndarray:
-        out = np.zeros((len(CLASSES), self.samples), dtype=np.float32)
+    def stem(self, i: int, c: int) -> np.ndarray:
+        """Class ``c``'s stem of example ``i``, float32 ``(samples,)`` (zeros when absent)."""
+        out = np.zeros(self.samples, dtype=np.float32)
+        off = self.offsets[i, c]
+        if off < 0:
+            return out
         data = self._map(int(self.shard_of[i]))
-        gain = self.scales[i] / 32768
-        for c in range(len(CLASSES)):
-            off = self.offsets[i, c]
-            if off < 0:
-                continue
-            chunk = data[off : off + self.lengths[i, c]]
-            try:
-                q = decode_stem(chunk, self.codec, self.samples)
-            except (sf.LibsndfileError, RuntimeError, ValueError) as err:
-                raise StoreError(f"damaged shard data for example {i} ({err})", self.root / self.split / self.shards[self.shard_of[i]]) from None
-            out[c, : len(q)] = q * gain
+        try:
+            q = decode_stem(data[off : off + self.lengths[i, c]], self.codec, self.samples)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+            raise StoreError(f"damaged shard data for example {i} ({err})", self.root / self.split / self.shards[self.shard_of[i]]) from None
+        out[: len(q)] = q * (self.scales[i] / 32768)
         return out
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.stack([self.stem(i, c) for c in range(len(CLASSES))])
