@@ -8,7 +8,7 @@
 #   ARCH=paper bash scripts/train_default.sh         # the paper's network, same data, same budget
 #
 # Time on the reference machine (2 CPU cores): synth ~6 min, prep ~2 min (each twice for tcn),
-# training 240 + 200 CPU-minutes for tcn (about 4.5 hours wall on idle cores), 126 for paper;
+# training 240 + 200 + 240 CPU-minutes for tcn (about 6.5 hours wall on idle cores), 126 for paper;
 # eval ~4 min a model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
