@@ -180,8 +180,8 @@ class Batches:
     def __init__(self, data: StoreSplit, batch_size: int, seed: int, segment: int, gain_db: float, remix: bool = False):
         if len(data) < batch_size:
             raise CocktailError(f"store split '{data.split}' has {len(data)} examples, fewer than --batch-size {batch_size}", data.root)
-        self.data, self.batch_size, self.seed, self.segment, self.gain_db = data, batch_size, seed, segment, gain_db
-        self.remix = remix
+        self.data, self.batch_size, self.seed, self.segment = data, batch_size, seed, segment
+        self.gain_db, self.remix = gain_db, remix
         self.steps_per_epoch = len(data) // batch_size
         self._perm_epoch, self._perm = -1, None
 
@@ -195,25 +195,27 @@ class Batches:
     def batch(self, step: int, rank: int = 0, world: int = 1) -> torch.Tensor:
         """Stems ``(batch/world, C, segment)`` float32 for this rank."""
         idx = self.indices(step)
+        n = len(idx)
         rng = np.random.default_rng([self.seed, 2, step])
-        gains = 10 ** (rng.uniform(-self.gain_db, self.gain_db, size=(len(idx), N_CLASSES)) / 20) if self.gain_db else np.ones((len(idx), N_CLASSES))
+        gains = 10 ** (rng.uniform(-self.gain_db, self.gain_db, size=(n, N_CLASSES)) / 20) if self.gain_db else np.ones((n, N_CLASSES))
         room = self.data.samples - self.segment
-        starts = rng.integers(0, room + 1, size=len(idx)) if room > 0 else np.zeros(len(idx), dtype=int)
-        per = len(idx) // world
-        out = np.empty((per, N_CLASSES, self.segment), dtype=np.float32)
+        starts = rng.integers(0, room + 1, size=n) if room > 0 else np.zeros(n, dtype=int)
+        # Which example, and which crop of it, each stem of each item comes from: item k's own
+        # example and crop for every class, unless remixing.
+        donors = np.repeat(idx[:, None], N_CLASSES, axis=1)
+        crops = np.repeat(starts[:, None], N_CLASSES, axis=1)
         if self.remix:
-            # Item k keeps class 0 from the epoch's order (so every example is still visited) and
-            # takes each other class, with its own crop, from an example drawn at random.
-            donors = np.concatenate([idx[:, None], rng.integers(0, len(self.data), size=(len(idx), N_CLASSES - 1))], axis=1)
-            crops = rng.integers(0, room + 1, size=(len(idx), N_CLASSES)) if room > 0 else np.zeros((len(idx), N_CLASSES), dtype=int)
-            for j, k in enumerate(range(rank * per, (rank + 1) * per)):
-                for c in range(N_CLASSES):
-                    stem = self.data.stem(int(donors[k, c]), c)
-                    out[j, c] = stem[crops[k, c] : crops[k, c] + self.segment] * np.float32(gains[k, c])
-            return torch.from_numpy(out)
+            # Class 0 stays with the epoch's order (so every example is still visited); each other
+            # class, with its own crop, comes from an example drawn at random. Drawn after the
+            # gains and starts, so a run without remixing sees the same numbers as before.
+            donors[:, 1:] = rng.integers(0, len(self.data), size=(n, N_CLASSES - 1))
+            crops = rng.integers(0, room + 1, size=(n, N_CLASSES)) if room > 0 else np.zeros((n, N_CLASSES), dtype=int)
+        per = n // world
+        out = np.empty((per, N_CLASSES, self.segment), dtype=np.float32)
         for j, k in enumerate(range(rank * per, (rank + 1) * per)):
-            stems = self.data[int(idx[k])]
-            out[j] = stems[:, starts[k] : starts[k] + self.segment] * gains[k, :, None].astype(np.float32)
+            for c in range(N_CLASSES):
+                stem = self.data.stem(int(donors[k, c]), c)
+                out[j, c] = stem[crops[k, c] : crops[k, c] + self.segment] * np.float32(gains[k, c])
         return torch.from_numpy(out)
 
 
