@@ -74,7 +74,7 @@ def _excerpt(path: Path, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 #: Classes the interim model is known to get wrong alone (models/README.md, "Known limitations"):
-#: clean siren clips of the test split go mostly to "other" (median share 0.34 in the siren
+#: clean siren clips of the test split go mostly to "other" (median share 0.26 in the siren
 #: stem). Issue 6's goal is to empty this set.
 KNOWN_WEAK = {"siren"}
 

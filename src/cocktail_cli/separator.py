@@ -132,8 +132,8 @@ def soften(masks: torch.Tensor, temperature: float) -> torch.Tensor:
     """Masks that sum to one over classes, raised to ``1 / temperature`` and renormalised.
 
     For softmax masks this is the softmax of logits / temperature. Why: trained networks are
-    over-confident; on the 400 val mixtures the shipped model at temperature 1.4 scores 5.45 dB
-    SI-SDRi against 5.19 at 1.0 (median leakage -23.6 instead of -26.2 dB). It is calibrated on
+    over-confident; on the 400 val mixtures the shipped model at temperature 1.4 scores 6.13 dB
+    SI-SDRi against 6.02 at 1.0 (median leakage -24.7 instead of -27.5 dB). It is calibrated on
     validation data after training (``scripts/calibrate_temperature.py``) and stored in the
     checkpoint.
     """
