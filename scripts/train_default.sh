@@ -68,10 +68,11 @@ if [ "$ARCH" = tcn ]; then
     $COCKTAIL synth "$CORPUS" -o "$WORK/synth-sirens" --split train --count 20000 "${SYNTH[@]}" --seed 8 \
         --synthetic-sirens 0.4
     $COCKTAIL prep "$WORK/synth-sirens" -o "$WORK/store-sirens" --jobs 2
+    # What phases 4-6 share: each is a new run on the second set, started from the previous one.
+    NEW_RUN=(--batch-size 8 --threads 2 --eval-every 500 --val-examples 200 --checkpoint-minutes 5 --resume --json)
     SIRENS=$WORK/tcn-sirens.pt
-    $COCKTAIL train "$WORK/store-sirens" -o "$SIRENS" --init-from "$CKPT" --batch-size 8 --lr 1.5e-3 --steps 60000 \
-        --cpu-minutes "${SIRENS_CPU_MINUTES:-200}" --threads 2 --eval-every 500 --val-examples 200 \
-        --checkpoint-minutes 5 --seed 1 --resume --json >> "$WORK/tcn-sirens-train.jsonl"
+    $COCKTAIL train "$WORK/store-sirens" -o "$SIRENS" --init-from "$CKPT" --lr 1.5e-3 --steps 60000 \
+        --cpu-minutes "${SIRENS_CPU_MINUTES:-200}" --seed 1 "${NEW_RUN[@]}" >> "$WORK/tcn-sirens-train.jsonl"
     # 5. Dynamic mixing on the same store (--remix: every example is assembled from the stems of
     #    randomly drawn examples). By the end of phase 4 the training loss was far below the
     #    validation loss (-1.3 against 0.48): the model had seen each of the 20,000 mixtures five
@@ -79,16 +80,14 @@ if [ "$ARCH" = tcn ]; then
     #    2 threads). The shipped run was started with --steps 12000 --cpu-minutes 190 and re-spread
     #    to these settings at step 1,453 (the learning rate there differs by under 1%).
     REMIX=$WORK/tcn-remix.pt
-    $COCKTAIL train "$WORK/store-sirens" -o "$REMIX" --init-from "$SIRENS" --remix --batch-size 8 --lr 1e-3 \
-        --steps 15000 --cpu-minutes "${REMIX_CPU_MINUTES:-240}" --threads 2 --eval-every 500 --val-examples 200 \
-        --checkpoint-minutes 5 --seed 2 --resume --json >> "$WORK/tcn-remix-train.jsonl"
+    $COCKTAIL train "$WORK/store-sirens" -o "$REMIX" --init-from "$SIRENS" --remix --lr 1e-3 --steps 15000 \
+        --cpu-minutes "${REMIX_CPU_MINUTES:-240}" --seed 2 "${NEW_RUN[@]}" >> "$WORK/tcn-remix-train.jsonl"
     # 6. More dynamic mixing, a new run again from the end of phase 5 (fresh AdamW at a lower
     #    7e-4, cosine over 230 CPU-minutes, another seed): phase 5 was still improving when its
     #    budget ran out. --steps is only a ceiling here; the budget ends the run.
     FINAL=$WORK/tcn-remix2.pt
-    $COCKTAIL train "$WORK/store-sirens" -o "$FINAL" --init-from "$REMIX" --remix --batch-size 8 --lr 7e-4 \
-        --steps 16000 --cpu-minutes "${FINETUNE_CPU_MINUTES:-230}" --threads 2 --eval-every 500 --val-examples 200 \
-        --checkpoint-minutes 5 --seed 3 --resume --json >> "$WORK/tcn-remix2-train.jsonl"
+    $COCKTAIL train "$WORK/store-sirens" -o "$FINAL" --init-from "$REMIX" --remix --lr 7e-4 --steps 16000 \
+        --cpu-minutes "${FINETUNE_CPU_MINUTES:-230}" --seed 3 "${NEW_RUN[@]}" >> "$WORK/tcn-remix2-train.jsonl"
 else
     # Another architecture (paper: its own recipe from the train defaults, Adam 1e-3 at a
     # constant rate, n_fft 512, summed magnitude MSE) on the same store, stopped at the CPU time
@@ -116,8 +115,9 @@ if [ "$ARCH" = tcn ]; then
     fi
     $COCKTAIL eval "$WORK/synth" --split test --model "$CKPT" --json > "$WORK/tcn-240-eval-test.jsonl"
     # and the two previous shipped models: phases 4 and 5, calibrated the same way
-    python scripts/calibrate_temperature.py "$SIRENS" "$WORK/synth" --split val -o "$WORK/tcn-440.pt" > "$WORK/calibration-440.md"
-    $COCKTAIL eval "$WORK/synth" --split test --model "$WORK/tcn-440.pt" --json > "$WORK/tcn-440-eval-test.jsonl"
-    python scripts/calibrate_temperature.py "$REMIX" "$WORK/synth" --split val -o "$WORK/tcn-680.pt" > "$WORK/calibration-680.md"
-    $COCKTAIL eval "$WORK/synth" --split test --model "$WORK/tcn-680.pt" --json > "$WORK/tcn-680-eval-test.jsonl"
+    for pair in "$SIRENS:440" "$REMIX:680"; do
+        src=${pair%:*} name=tcn-${pair##*:}
+        python scripts/calibrate_temperature.py "$src" "$WORK/synth" --split val -o "$WORK/$name.pt" > "$WORK/calibration-${pair##*:}.md"
+        $COCKTAIL eval "$WORK/synth" --split test --model "$WORK/$name.pt" --json > "$WORK/$name-eval-test.jsonl"
+    done
 fi
