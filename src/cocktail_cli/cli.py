@@ -11,6 +11,30 @@ from . import __version__
 from .console import error
 from .errors import CocktailError
 
+def _flags_show_no_type() -> None:
+    """Show flags as flags in help: ``--json``, not ``--json <bool>``.
+
+    Typer 0.2x labels every option of the rich help with its type, flags too (``--help <bool>``),
+    which reads as if they took a value. A flag gets no label; other options keep theirs. Older
+    Typer (no ``display_type_rich``) already leaves flags unlabelled.
+    """
+    from typer.core import TyperOption
+
+    label = getattr(TyperOption, "display_type_rich", None)
+    if label is None or getattr(label, "flags_unlabelled", False):
+        return
+
+    def display_type_rich(self, ctx):
+        if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+            return None
+        return label(self, ctx)
+
+    display_type_rich.flags_unlabelled = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_flags_show_no_type()
+
 app = typer.Typer(
     name="cocktail",
     help=(

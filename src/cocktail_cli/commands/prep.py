@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from . import OUT_ALIAS
 from ..console import emit_json, err_console, interactive, make_progress, warn
 from ..errors import CocktailError
 from ..prep import PrepConfig, prepare
@@ -22,10 +23,10 @@ def _human(n: float) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("prep")
+    @app.command("prep", context_settings=OUT_ALIAS)
     def prep_command(
         synth_dir: Path = typer.Argument(..., help="Output folder of `cocktail synth` (<split>/<mixture_id>/<stem>.wav)."),
-        output: Path = typer.Option(..., "-o", "--output", help="Store folder to create (or finish: a rerun resumes)."),
+        output: Path = typer.Option(..., "-o", "--out", help="Store folder to create (or finish: a rerun resumes)."),
         sample_rate: int = typer.Option(22050, "--sample-rate", help="Resample to this rate (the paper's 22050)."),
         seconds: float = typer.Option(3.0, "--seconds", help="Example length in seconds (the paper's 3)."),
         crops: int = typer.Option(1, "--crops", help="Examples per mixture: 1 = one random crop; N = N crops spread evenly."),

@@ -10,6 +10,7 @@ from typing import List, Optional
 import torch
 import typer
 
+from . import OUT_ALIAS
 from .. import console
 from ..audio import STDIO, check_writable_dir
 from ..classes import CLASSES, parse_stems
@@ -37,7 +38,7 @@ Each input (a file, a folder searched recursively for audio files, or - for stan
 
 
 def register(app: typer.Typer) -> None:
-    app.command("separate", help=HELP, no_args_is_help=True)(separate)
+    app.command("separate", help=HELP, no_args_is_help=True, context_settings=OUT_ALIAS)(separate)
 
 
 def separate(

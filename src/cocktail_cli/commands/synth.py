@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from . import OUT_ALIAS
 from ..console import emit_json, err_console, interactive, make_progress
 from ..sources import SPLITS
 from ..synth import SynthConfig, SynthSummary, parse_list, synthesize
@@ -98,4 +99,4 @@ def summary_table(summary: SynthSummary) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("synth", help=HELP)(synth)
+    app.command("synth", help=HELP, context_settings=OUT_ALIAS)(synth)

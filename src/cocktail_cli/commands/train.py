@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from . import OUT_ALIAS
 from ..classes import CLASSES
 from ..console import emit_json, err_console, interactive, make_progress
 from ..errors import CocktailError
@@ -49,10 +50,10 @@ def eval_table(record: dict) -> Table:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train")
+    @app.command("train", context_settings=OUT_ALIAS)
     def train_command(
         store: Path = typer.Argument(..., help="Training store made by `cocktail prep`."),
-        output: Path = typer.Option(..., "-o", "--output", help="Checkpoint to write (and to continue with --resume)."),
+        output: Path = typer.Option(..., "-o", "--out", help="Checkpoint to write (and to continue with --resume)."),
         arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=f"Architecture: {', '.join(ARCHS)}."),
         arch_arg: list[str] = typer.Option(None, "--arch-arg", help="Constructor argument key=value (repeatable), e.g. channels=128."),
         norm: str = typer.Option(None, "--norm", help="Input normalisation minmax|cmvn|none (default: the store's).", show_default=False),
@@ -86,8 +87,8 @@ def register(app: typer.Typer) -> None:
         init_from: Path = typer.Option(
             None, "--init-from", help="Fine-tune: start from this checkpoint's weights (its architecture and STFT) with a fresh optimizer.", show_default=False
         ),
-        resume: bool = typer.Option(False, "--resume", help="Continue the run in --output exactly where it stopped (starts fresh if absent)."),
-        force: bool = typer.Option(False, "--force", help="Overwrite an existing --output without resuming."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped (starts fresh if absent)."),
+        force: bool = typer.Option(False, "--force", help="Overwrite an existing --out without resuming."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per evaluation, and a summary, on stdout."),
     ) -> None:
         """Train a separation model on a store; writes a self-describing checkpoint.

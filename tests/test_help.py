@@ -1,0 +1,60 @@
+"""Help texts and option spellings: flags read as flags, one spelling of the output option."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from cocktail_cli.cli import COMMANDS, app
+
+#: Commands that write to -o/--out (the older --output stays as a hidden alias).
+WRITERS = ("separate", "synth", "prep", "train")
+
+
+def _help(*args: str) -> str:
+    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _parse(command: str, args: list[str]) -> dict:
+    """The values ``cocktail COMMAND ARGS`` would run with (parsed, not run)."""
+    group = typer.main.get_command(app)
+    with group.make_context("cocktail", [command, *args], resilient_parsing=True) as root:
+        cmd = group.get_command(root, command)
+        with cmd.make_context(command, list(args), parent=root) as ctx:
+            return ctx.params
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_flags_are_shown_without_a_value_type(command):
+    text = _help(*([command] if command else []))
+    assert "<bool>" not in text
+    flag_line = next(line for line in text.splitlines() if "--help" in line)
+    assert "<" not in flag_line  # no type label at all on a flag
+    if command == "separate":  # options that take a value keep their label
+        assert next(line for line in text.splitlines() if "--bits " in line and "│" in line).count("<int>") == 1
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_output_option_is_spelled_out_with_output_as_hidden_alias(command, tmp_path):
+    text = _help(command)
+    assert "--out " in text and "-o" in text and "--output" not in text
+    first = {"separate": "mix.wav", "synth": "clips", "prep": "synth", "train": "store"}[command]
+    target = str(tmp_path / "dest")
+    for spelling in (["-o", target], ["--out", target], ["--output", target], [f"--output={target}"]):
+        params = _parse(command, [first, *spelling])
+        key = {"separate": "out", "synth": "out_dir"}.get(command, "output")
+        assert str(params[key]) == target, spelling
+
+
+def test_output_alias_runs_end_to_end(tmp_path, monkeypatch):
+    """``cocktail prep ... --output`` (the old spelling) still does the job, like ``-o``."""
+    result = CliRunner().invoke(app, ["prep", str(tmp_path / "missing"), "--output", str(tmp_path / "store")])
+    assert result.exit_code != 0
+    assert "No such option" not in result.output  # parsed: it failed on the missing input, not the option
+    result = CliRunner().invoke(app, ["prep", str(tmp_path / "missing")])
+    assert result.exit_code != 0 and "--out" in result.output and "--output" not in result.output
