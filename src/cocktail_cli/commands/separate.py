@@ -26,6 +26,9 @@ Each input (a file, a folder searched recursively for audio files, or - for stan
   [dim]# out/mix/baby_cry.wav, siren.wav, dog.wav, speech.wav, other.wav[/dim]
   cocktail separate mix.wav -o out/
 
+  [dim]# try it on the example recording shipped with cocktail: out/example/*.wav[/dim]
+  cocktail separate --example -o out/
+
   cocktail separate recordings/ -o stems/ --format flac --bits 24 --jobs 2
 
   cocktail separate *.wav --stems speech,dog --filename "{{stem}}/{{track}}.{{ext}}"
@@ -42,7 +45,8 @@ def register(app: typer.Typer) -> None:
 
 
 def separate(
-    inputs: List[str] = typer.Argument(..., help="Audio files, folders (searched recursively) or - for standard input.", show_default=False),
+    inputs: Optional[List[str]] = typer.Argument(None, help="Audio files, folders (searched recursively) or - for standard input.", show_default=False),
+    example: bool = typer.Option(False, "--example", help="Also separate the example recording shipped with cocktail (20 s: siren, dog, speech, birds; into OUT/example/)."),
     out: str = typer.Option("separated", "-o", "--out", help="Output folder, or - to write one stem (see --stems) to standard output."),
     filename: str = typer.Option(DEFAULT_TEMPLATE, "--filename", help="Output path below --out; fields {track}, {stem}, {ext}."),
     fmt: str = typer.Option("wav", "--format", "-f", help="Output format: wav or flac."),
@@ -54,6 +58,12 @@ def separate(
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
 ) -> None:
+    if example:
+        from ..shipped import example_path
+
+        inputs = [str(example_path()), *(inputs or [])]
+    if not inputs:
+        raise CocktailError("no inputs given (give audio files, folders or -, or --example)")
     try:
         stem_list = parse_stems(stems)
     except ValueError as err:

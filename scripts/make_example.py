@@ -1,0 +1,171 @@
+"""Rebuild the example recording shipped with the package (``cocktail separate --example``).
+
+    python scripts/make_example.py                       # apt-get download the package, build
+    python scripts/make_example.py --deb PATH.deb        # or use a .deb already downloaded
+    python scripts/make_example.py --check               # exit 1 if models/example.* differ
+
+The example is a 20-second busy scene mixed from sound effects and spoken stamp descriptions of
+the Debian package ``tuxpaint-stamps-default`` (GPL-2, Bill Kendrick and contributors): a fire
+truck's siren, a barking dog, a voice naming animals, birdsong and a hammer. It holds no baby
+cry (no freely licensed one was at hand), which shows what an absent stem looks like. Nothing
+comes from ../shared/corpus.
+
+Writes ``models/example.ogg`` (mono, 44.1 kHz, Ogg Vorbis) and ``models/example.md`` (every
+source file, its licence and where it sits in the scene). The mix is fixed by the table below;
+``--check`` compares the attribution text and the decoded audio (same length, and within the
+lossy encoder's error: at least 18 dB SNR, so another libvorbis version still passes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "tuxpaint-stamps-default"
+VERSION = "2022.06.04-1"
+LICENSE = "GPL-2"
+STAMPS = "usr/share/tuxpaint/stamps"
+SR = 44100
+SECONDS = 20.0
+#: Peak level of the finished mix (dBFS).
+PEAK_DB = -1.0
+
+#: (class, file below STAMPS, start in seconds, level in dBFS RMS of the clip's active part)
+SCENE: list[tuple[str, str, float, float]] = [
+    ("other", "animals/birds/blackbird.ogg", 0.0, -34.0),
+    ("other", "animals/birds/blackbird.ogg", 7.9, -36.0),
+    ("other", "household/tools/hammer.ogg", 16.2, -32.0),
+    ("speech", "animals/mammals/dogs/dog_desc.ogg", 0.6, -24.0),
+    ("speech", "vehicles/emergency/firetruck_desc_fr.ogg", 1.6, -24.0),
+    ("speech", "animals/birds/blackbird_desc.ogg", 3.3, -24.0),
+    ("speech", "vehicles/emergency/firetruck_desc_es.ogg", 5.0, -24.0),
+    ("speech", "animals/mammals/hippopotamus_desc.ogg", 7.0, -24.0),
+    ("speech", "vehicles/emergency/firetruck_desc_ro.ogg", 9.0, -24.0),
+    ("speech", "animals/birds/seagull_desc.ogg", 11.6, -24.0),
+    ("speech", "vehicles/emergency/firetruck_desc_ru.ogg", 13.2, -24.0),
+    ("speech", "animals/mammals/elephant_desc.ogg", 15.0, -24.0),
+    ("speech", "animals/birds/nandou_desc.ogg", 16.6, -24.0),
+    ("speech", "vehicles/emergency/firetruck_desc_be.ogg", 18.4, -24.0),
+    ("dog", "animals/mammals/dogs/dog.ogg", 2.2, -22.0),
+    ("dog", "animals/mammals/dogs/dog.ogg", 4.1, -22.0),
+    ("dog", "animals/mammals/dogs/dog.ogg", 10.3, -22.0),
+    ("dog", "animals/mammals/dogs/dog.ogg", 14.2, -22.0),
+    ("dog", "animals/mammals/dogs/dog.ogg", 17.6, -22.0),
+    ("siren", "vehicles/emergency/firetruck.ogg", 6.0, -24.0),
+]
+
+
+def download(folder: Path) -> Path:
+    """``apt-get download`` the package into ``folder`` (needs a Debian/Ubuntu apt source)."""
+    subprocess.run(["apt-get", "download", f"{PACKAGE}={VERSION}"], cwd=folder, check=True)
+    debs = sorted(folder.glob(f"{PACKAGE}_*.deb"))
+    if not debs:
+        sys.exit(f"apt-get download {PACKAGE} wrote no .deb into {folder}")
+    return debs[0]
+
+
+def load(path: Path) -> np.ndarray:
+    """Mono float64 at ``SR``."""
+    data, sr = sf.read(str(path), dtype="float64", always_2d=True)
+    x = data.mean(axis=1)
+    if sr != SR:
+        x = soxr.resample(x, sr, SR, quality="VHQ")
+    return x
+
+
+def active_rms(x: np.ndarray) -> float:
+    """RMS over the 50 ms frames within 30 dB of the loudest (the clip's audible part)."""
+    n = int(0.05 * SR)
+    frames = x[: len(x) // n * n].reshape(-1, n) if len(x) >= n else x[None]
+    rms = np.sqrt((frames**2).mean(axis=1))
+    return float(np.sqrt((rms[rms >= rms.max() * 10 ** (-30 / 20)] ** 2).mean()))
+
+
+def build(root: Path) -> tuple[np.ndarray, list[dict]]:
+    total = int(SECONDS * SR)
+    mix = np.zeros(total)
+    rows = []
+    for cls, rel, start, level_db in SCENE:
+        path = root / STAMPS / rel
+        x = load(path)
+        x *= 10 ** (level_db / 20) / max(active_rms(x), 1e-9)
+        begin = int(round(start * SR))
+        x = x[: total - begin]
+        fade = min(len(x), int(0.01 * SR))  # 10 ms ramps: no clicks at either end
+        x[:fade] *= np.linspace(0, 1, fade)
+        x[len(x) - fade :] *= np.linspace(1, 0, fade)
+        mix[begin : begin + len(x)] += x
+        rows.append(
+            {"class": cls, "file": f"/{STAMPS}/{rel}", "start": start, "seconds": len(x) / SR, "level": level_db,
+             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+        )
+    mix *= 10 ** (PEAK_DB / 20) / np.abs(mix).max()
+    return mix.astype(np.float32), rows
+
+
+def attribution(rows: list[dict]) -> str:
+    lines = [
+        "# The example recording (`example.ogg`)",
+        "",
+        "`cocktail separate --example` separates this file. It is a 20-second scene mixed by",
+        "`scripts/make_example.py` from recordings of the Debian package",
+        f"`{PACKAGE}` version `{VERSION}` (Tux Paint stamps, copyright 2002-2022 Bill Kendrick",
+        f"and contributors), licensed **{LICENSE}** (GNU General Public License version 2 or later;",
+        "full text in `COPYING.example`). The example is a work derived from them and is therefore",
+        "itself distributed under GPL-2 or later; its source is that package and the script, which",
+        "rebuilds it (`python scripts/make_example.py`). The rest of cocktail is MIT-licensed.",
+        "",
+        "It holds a siren, a dog, speech and other sounds (birdsong, a hammer), overlapping; no baby",
+        "cry, so `baby_cry` should come out nearly silent. Mono, 44.1 kHz, Ogg Vorbis, peak -1 dBFS.",
+        "",
+        "| class | source package | file | license | starts at (s) | length (s) | level (dBFS RMS) | sha256 (first 16) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['class']} | {PACKAGE} {VERSION} | `{r['file']}` | {LICENSE} | {r['start']:.1f} | "
+            f"{r['seconds']:.2f} | {r['level']:.0f} | `{r['sha256']}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--deb", type=Path, help=f"a downloaded {PACKAGE} .deb (default: apt-get download it)")
+    parser.add_argument("--out", type=Path, default=ROOT / "models", help="folder for example.ogg and example.md")
+    parser.add_argument("--check", action="store_true", help="compare with the files in --out instead of writing")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="cocktail-example-") as tmp:
+        tmp = Path(tmp)
+        deb = args.deb or download(tmp)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "root")], check=True)
+        mix, rows = build(tmp / "root")
+    text = attribution(rows)
+    ogg, md = args.out / "example.ogg", args.out / "example.md"
+    if args.check:
+        old, sr = sf.read(str(ogg), dtype="float32")
+        same = sr == SR and len(old) == len(mix)
+        if same:
+            snr = 10 * np.log10(np.sum(mix.astype(np.float64) ** 2) / max(np.sum((old - mix) ** 2, dtype=np.float64), 1e-20))
+            same = snr >= 18.0
+        same = same and md.read_text(encoding="utf-8") == text
+        print("example is current" if same else "example differs from what the script builds", file=sys.stderr)
+        return 0 if same else 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    sf.write(str(ogg), mix, SR, format="OGG", subtype="VORBIS")
+    md.write_text(text, encoding="utf-8")
+    print(f"wrote {ogg} ({ogg.stat().st_size} bytes) and {md}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
