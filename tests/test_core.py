@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -43,6 +44,57 @@ def test_write_then_read_round_trip(tmp_path, fmt, subtype, bits):
     assert sr == 16000 and y.shape == x.shape and y.dtype == np.float32
     assert np.abs(x - y).max() < 2.0 ** -(bits - 1) * 2 if bits < 32 else np.array_equal(x, y)
     assert not list(tmp_path.glob("*.tmp")), "temporary file left behind"
+
+
+def _chunks(data: bytes) -> dict[bytes, bytes]:
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    assert int.from_bytes(data[4:8], "little") == len(data) - 8
+    chunks, pos = {}, 12
+    while pos < len(data):
+        cid, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        chunks[cid] = data[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    assert pos == len(data)
+    return chunks
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_float_wav_header_is_one_every_reader_accepts(tmp_path, channels):
+    """32-bit float WAV: WAVE_FORMAT_IEEE_FLOAT with the cbSize field (18-byte fmt) and a fact
+    chunk, which sox reads without "header missing extended part of fmt chunk"."""
+    import librosa
+    import scipy.io.wavfile
+
+    from cocktail_cli.audio import FloatWav
+
+    x = tone(440, 0.5, 22050, channels=channels)
+    path = tmp_path / "f.wav"
+    write_audio(path, x, 22050, bits=32)
+    blockwise = tmp_path / "blocks.wav"
+    with FloatWav(str(blockwise), 22050, channels) as out:
+        for i in range(0, x.shape[1], 1000):
+            out.write(x[:, i : i + 1000].T)
+    assert blockwise.read_bytes() == path.read_bytes()
+    chunks = _chunks(path.read_bytes())
+    fmt = chunks[b"fmt "]
+    assert len(fmt) == 18
+    tag, ch, rate, byte_rate, align, bits, cb_size = np.frombuffer(fmt[:4], "<u2").tolist() + np.frombuffer(
+        fmt[4:12], "<u4").tolist() + np.frombuffer(fmt[12:18], "<u2").tolist()
+    assert (tag, ch, rate, byte_rate, align, bits, cb_size) == (3, channels, 22050, 22050 * 4 * channels, 4 * channels, 32, 0)
+    assert int.from_bytes(chunks[b"fact"], "little") == x.shape[1]
+    assert np.array_equal(np.frombuffer(chunks[b"data"], "<f4").reshape(-1, channels).T, x)
+    # every reader gets the samples back exactly
+    info = sf.info(str(path))
+    assert (info.format, info.subtype, info.frames) == ("WAV", "FLOAT", x.shape[1])
+    assert np.array_equal(sf.read(str(path), dtype="float32", always_2d=True)[0].T, x)
+    rate, data = scipy.io.wavfile.read(str(path))
+    assert rate == 22050 and data.dtype == np.float32 and np.array_equal(data.reshape(-1, channels).T, x)
+    y, rate = librosa.load(str(path), sr=None, mono=False)
+    assert rate == 22050 and np.array_equal(np.atleast_2d(y), x)
+    sox = shutil.which("sox")
+    if sox:  # not needed for the test to pass; checked where sox is installed
+        out = subprocess.run([sox, "-V2", str(path), "-n", "stat"], capture_output=True, text=True)
+        assert out.returncode == 0 and "WARN" not in out.stderr and "missing" not in out.stderr, out.stderr
 
 
 def test_read_any_bit_depth_and_channel_count(tmp_path):

@@ -205,6 +205,8 @@ def test_formats_and_bits(run, tmp_path, fmt, bits, subtype):
     assert code == 0, err
     info = sf.info(str(tmp_path / "out" / "mix" / f"other.{fmt}"))
     assert (info.format, info.subtype, info.samplerate, info.channels) == (fmt.upper(), subtype, 16000, 2)
+    if bits == 32:  # float WAV with the fmt chunk's cbSize field (18 bytes), as sox wants
+        assert (tmp_path / "out" / "mix" / "other.wav").read_bytes()[12:20] == b"fmt " + (18).to_bytes(4, "little")
 
 
 def test_integer_output_is_scaled_together_with_a_warning(run, tmp_path):

@@ -150,6 +150,80 @@ def subtype_for(fmt: str, bits: int) -> str:
         raise AudioError(f"{fmt} cannot be written with {bits} bits (choose {allowed})") from None
 
 
+class FloatWav:
+    """A 32-bit float WAV file written block by block, with a header every reader accepts.
+
+    libsndfile writes float WAV with a 16-byte fmt chunk (and its WAVE_FORMAT_EXTENSIBLE variant
+    with no room after the extension), so sox warns "header missing extended part of fmt chunk":
+    RIFF wants the 2-byte cbSize field on every non-PCM format. This writes what scipy.io.wavfile
+    writes: WAVE_FORMAT_IEEE_FLOAT with an 18-byte fmt chunk (cbSize 0), a fact chunk with the
+    frame count, then the samples; the sizes are filled in by :meth:`close`. ``file`` is a path
+    or a seekable binary file. Same ``write(frames)``/``close()`` as a ``soundfile.SoundFile``.
+    """
+
+    #: RIFF sizes are 32-bit: the most data bytes a WAV file can hold next to this header.
+    MAX_DATA = 0xFFFFFFFF - 50
+
+    def __init__(self, file, sample_rate: int, channels: int):
+        self.own = isinstance(file, (str, os.PathLike))
+        self.fh = open(file, "wb") if self.own else file
+        self.channels, self.frames = int(channels), 0
+        self.start = self.fh.tell()
+        align = 4 * self.channels
+        self.fh.write(
+            b"RIFF" + (0).to_bytes(4, "little") + b"WAVE"
+            + b"fmt " + (18).to_bytes(4, "little")
+            + np.array([3, self.channels], "<u2").tobytes()  # WAVE_FORMAT_IEEE_FLOAT, channels
+            + np.array([sample_rate, sample_rate * align], "<u4").tobytes()  # rate, bytes per second
+            + np.array([align, 32, 0], "<u2").tobytes()  # block align, bits, cbSize
+            + b"fact" + (4).to_bytes(4, "little") + (0).to_bytes(4, "little")
+            + b"data" + (0).to_bytes(4, "little")
+        )
+
+    def write(self, frames: np.ndarray) -> None:
+        """``(samples, channels)`` float frames (a 1-D array for one channel)."""
+        data = np.ascontiguousarray(frames, dtype="<f4")
+        if data.ndim == 1:
+            data = data[:, None]
+        if data.ndim != 2 or data.shape[1] != self.channels:
+            raise ValueError(f"expected (samples, {self.channels}) frames, got shape {frames.shape}")
+        if (self.frames + data.shape[0]) * 4 * self.channels > self.MAX_DATA:
+            raise RuntimeError("a WAV file holds at most 4 GiB; write 24-bit FLAC for longer audio")
+        self.fh.write(data.data)
+        self.frames += data.shape[0]
+
+    def close(self) -> None:
+        if self.fh is None:
+            return
+        try:
+            size = self.frames * 4 * self.channels
+            end = self.fh.tell()
+            for offset, value in ((4, 50 + size), (46, self.frames), (54, size)):
+                self.fh.seek(self.start + offset)
+                self.fh.write(int(value).to_bytes(4, "little"))
+            self.fh.seek(end)
+            self.fh.flush()
+        finally:
+            if self.own:
+                self.fh.close()
+            self.fh = None
+
+    def __enter__(self) -> "FloatWav":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_writer(file, fmt: str, bits: int, sample_rate: int, channels: int):
+    """A writer (``write(frames)``, ``close()``) for ``fmt``/``bits``: :class:`FloatWav` for
+    32-bit WAV, a ``soundfile.SoundFile`` otherwise. ``file``: a path or a binary file."""
+    subtype = subtype_for(fmt, bits)
+    if fmt == "wav" and subtype == "FLOAT":
+        return FloatWav(file, sample_rate, channels)
+    return sf.SoundFile(file, "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=fmt.upper())
+
+
 def _as_frames(audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio)
     if audio.ndim == 1:
@@ -174,17 +248,18 @@ def write_audio(
     """
     name = os.fspath(path)
     fmt = output_format(name if name != STDIO else "x.wav", fmt)
-    subtype = subtype_for(fmt, bits)
+    subtype_for(fmt, bits)
     frames = _as_frames(audio)
     if name == STDIO:
         buf = io.BytesIO()
-        sf.write(buf, frames, sample_rate, subtype=subtype, format=fmt.upper())
+        with open_writer(buf, fmt, bits, sample_rate, frames.shape[1]) as out:
+            out.write(frames)
         sys.stdout.buffer.write(buf.getvalue())
         sys.stdout.buffer.flush()
         return name
     try:
-        with atomic_open(name) as fh:
-            sf.write(fh, frames, sample_rate, subtype=subtype, format=fmt.upper())
+        with atomic_open(name) as fh, open_writer(fh, fmt, bits, sample_rate, frames.shape[1]) as out:
+            out.write(frames)
     except OSError as err:
         raise AudioError(f"cannot write ({err.strerror or err})", name) from None
     return name

@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from .atomic import FILE_MODE
-from .audio import STDIO, SUBTYPES, check_input_file, describe_error, find_audio_files, peak_scale, subtype_for
+from .audio import STDIO, SUBTYPES, check_input_file, describe_error, find_audio_files, open_writer, peak_scale, subtype_for
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
 from .separator import Separator
@@ -270,9 +270,7 @@ class _Writers:
                     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
                     os.close(fd)
                 self.tmp[stem] = tmp
-                self.files[stem] = sf.SoundFile(
-                    tmp, "w", samplerate=sample_rate, channels=channels, subtype=opts.subtype, format=opts.fmt.upper()
-                )
+                self.files[stem] = open_writer(tmp, opts.fmt, opts.bits, sample_rate, channels)
         except BaseException as err:
             self.abort()
             if isinstance(err, (OSError, sf.LibsndfileError, RuntimeError, ValueError)) and not isinstance(err, CocktailError):
