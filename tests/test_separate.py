@@ -395,8 +395,32 @@ def test_same_output_from_two_inputs_is_refused(tmp_path):
         (tmp_path / d).mkdir()
         write(tmp_path / d / "mix.wav", scene(1.0, 16000), 16000)
     opts = api.SeparateOptions(out=str(tmp_path / "out"))
-    with pytest.raises(CocktailError, match="would both write"):
+    with pytest.raises(CocktailError, match="would both write.*different -o folders, or give the folder that holds both"):
         api.plan([str(tmp_path / "a" / "mix.wav"), str(tmp_path / "b" / "mix.wav")], opts)
+    # the advice works: their folder as the input keeps each track's path below it
+    assert sorted(j.track for j in api.plan([str(tmp_path)], opts)) == ["a/mix", "b/mix"]
+
+
+def test_same_track_name_with_different_extensions(run, tmp_path):
+    """x.wav and x.flac: by default each gets a folder named like the input; {input_ext} is a field."""
+    srcs = [write(tmp_path / "x.wav", scene(1.0, 16000), 16000), write(tmp_path / "x.flac", scene(1.0, 16000, seed=1), 16000)]
+    code, out, err = run(*srcs, "-o", tmp_path / "out", "--stems", "speech", "--json")
+    assert code == 0, err
+    assert {r["input"]: r["outputs"]["speech"] for r in map(json.loads, out.splitlines())} == {
+        srcs[0]: str(tmp_path / "out" / "x.wav" / "speech.wav"),
+        srcs[1]: str(tmp_path / "out" / "x.flac" / "speech.wav"),
+    }
+    assert all(os.path.exists(p) for p in (tmp_path / "out" / "x.wav" / "speech.wav", tmp_path / "out" / "x.flac" / "speech.wav"))
+    # alone, an input keeps the plain track folder
+    opts = api.SeparateOptions(out=str(tmp_path / "out"), stems=["speech"])
+    assert api.plan([srcs[0]], opts)[0].outputs["speech"] == str(tmp_path / "out" / "x" / "speech.wav")
+    # a template of one's own: {input_ext} tells them apart, and leaving it out is refused with that advice
+    opts = api.SeparateOptions(out=str(tmp_path / "out"), stems=["speech"], filename="{stem}/{track}_{input_ext}.{ext}")
+    assert [j.outputs["speech"] for j in api.plan(srcs, opts)] == [
+        str(tmp_path / "out" / "speech" / "x_wav.wav"), str(tmp_path / "out" / "speech" / "x_flac.wav")]
+    opts = api.SeparateOptions(out=str(tmp_path / "out"), stems=["speech"], filename="{stem}/{track}.{ext}")
+    with pytest.raises(CocktailError, match=r"add \{input_ext\} to --filename"):
+        api.plan(srcs, opts)
 
 
 def test_api_errors_are_typed(model_path, tmp_path):

@@ -24,6 +24,7 @@ import string
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,10 @@ from .errors import AudioError, CocktailError
 from .separator import Separator
 
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
-TEMPLATE_FIELDS = ("track", "stem", "ext")
+#: The default template for inputs that share a track name (``x.mp3`` and ``x.ogg``): one folder
+#: per input file, named like it (``x.mp3/``, ``x.ogg/``).
+SHARED_TRACK_TEMPLATE = "{track}.{input_ext}/{stem}.{ext}"
+TEMPLATE_FIELDS = ("track", "stem", "ext", "input_ext")
 #: Frames read per block from an input file.
 BLOCK_FRAMES = 1 << 16
 STDIN_NAME = "<stdin>"
@@ -74,6 +78,7 @@ class Job:
     input: str  # a path, or "-" for standard input
     track: str
     outputs: dict[str, str]
+    input_ext: str = ""  # the input's extension without the dot ("" for standard input)
 
     @property
     def name(self) -> str:
@@ -169,34 +174,54 @@ def expand_inputs(inputs: Iterable[str]) -> list[tuple[str, str]]:
     return out
 
 
-def output_path(opts: SeparateOptions, track: str, stem: str) -> str:
-    return os.path.join(opts.out, opts.filename.format(track=track, stem=stem, ext=opts.fmt))
+def input_ext(inp: str) -> str:
+    """The ``{input_ext}`` template field: the input's extension without the dot, as written."""
+    return "" if inp == STDIO else Path(inp).suffix[1:]
+
+
+def output_path(opts: SeparateOptions, track: str, stem: str, ext: str = "", template: str | None = None) -> str:
+    template = opts.filename if template is None else template
+    return os.path.join(opts.out, template.format(track=track, stem=stem, ext=opts.fmt, input_ext=ext))
+
+
+def _collision_advice(a: str, b: str) -> str:
+    if input_ext(a) != input_ext(b):
+        return "add {input_ext} to --filename to tell them apart, e.g. --filename '" + SHARED_TRACK_TEMPLATE + "'"
+    return (
+        "separate them in two runs with different -o folders, or give the folder that holds both "
+        "as the input (each track then keeps its path below it)"
+    )
 
 
 def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
-    """Expand ``inputs`` into jobs with their output paths; refuse two jobs writing one file."""
+    """Expand ``inputs`` into jobs with their output paths; refuse two jobs writing one file.
+
+    With the default ``--filename``, inputs that share a track name (``x.mp3`` and ``x.ogg``)
+    each get a folder named like the input file (``x.mp3/``, ``x.ogg/``) instead of ``x/``.
+    """
     pairs = expand_inputs(inputs)
     if not pairs:
         raise CocktailError("no inputs given")
     check_options(opts, len(pairs))
     if sum(1 for i, _ in pairs if i == STDIO) > 1:
         raise CocktailError("standard input ('-') can be given only once")
+    shared = {t for t, n in Counter(t for _, t in pairs).items() if n > 1}
     jobs, seen = [], {}
     for inp, track in pairs:
+        ext = input_ext(inp)
         if opts.to_stdout:
             outputs = {opts.stems[0]: STDIO}
         else:
-            outputs = {s: output_path(opts, track, s) for s in opts.stems}
+            template = SHARED_TRACK_TEMPLATE if opts.filename == DEFAULT_TEMPLATE and track in shared and ext else None
+            outputs = {s: output_path(opts, track, s, ext, template) for s in opts.stems}
         for path in outputs.values():
             key = os.path.normcase(os.path.abspath(path)) if path != STDIO else STDIO
             if key in seen and seen[key] != inp:
-                raise CocktailError(
-                    f"{seen[key]} and {inp} would both write {path}; use a --filename template that tells them apart"
-                )
+                raise CocktailError(f"{seen[key]} and {inp} would both write {path}; {_collision_advice(seen[key], inp)}")
             seen[key] = inp
             if inp != STDIO and path != STDIO and os.path.exists(inp) and os.path.exists(path) and os.path.samefile(inp, path):
                 raise CocktailError(f"output {path} would overwrite its input; choose another --out or --filename")
-        jobs.append(Job(inp, track, outputs))
+        jobs.append(Job(inp, track, outputs, ext))
     return jobs
 
 

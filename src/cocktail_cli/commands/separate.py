@@ -48,7 +48,7 @@ def separate(
     inputs: Optional[List[str]] = typer.Argument(None, help="Audio files, folders (searched recursively) or - for standard input.", show_default=False),
     example: bool = typer.Option(False, "--example", help="Also separate the example recording shipped with cocktail (20 s: siren, dog, speech, birds; into OUT/example/)."),
     out: str = typer.Option("separated", "-o", "--out", help="Output folder, or - to write one stem (see --stems) to standard output."),
-    filename: str = typer.Option(DEFAULT_TEMPLATE, "--filename", help="Output path below --out; fields {track}, {stem}, {ext}."),
+    filename: str = typer.Option(DEFAULT_TEMPLATE, "--filename", help="Output path below --out; fields {track}, {stem}, {ext}, {input_ext} (inputs sharing a track name, like x.mp3 and x.ogg, get {track}.{input_ext}/ folders by default)."),
     fmt: str = typer.Option("wav", "--format", "-f", help="Output format: wav or flac."),
     bits: int = typer.Option(16, "--bits", "-b", help="16 or 24 (integer; all stems of a file scaled by one factor, with a warning, if they would clip) or 32 (float WAV, written as is)."),
     stems: Optional[str] = typer.Option(None, "--stems", "-s", help=f"Comma-separated subset to write (default all): {','.join(CLASSES)}.", show_default=False),
