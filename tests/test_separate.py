@@ -209,6 +209,59 @@ def test_formats_and_bits(run, tmp_path, fmt, bits, subtype):
         assert (tmp_path / "out" / "mix" / "other.wav").read_bytes()[12:20] == b"fmt " + (18).to_bytes(4, "little")
 
 
+@pytest.mark.parametrize("fmt,sr,channels", [("mp3", 44100, 2), ("mp3", 16000, 1), ("ogg", 48000, 2), ("ogg", 16000, 3)])
+def test_compressed_output_decodes_to_the_input_length_and_rate(run, tmp_path, fmt, sr, channels):
+    audio = scene(2.3, sr, channels)
+    src = write(tmp_path / "mix.wav", audio, sr)
+    code, _, err = run(src, "-o", tmp_path / "out", "--format", fmt, "--stems", "speech,other")
+    assert code == 0, err
+    for s in ("speech", "other"):
+        info = sf.info(str(tmp_path / "out" / "mix" / f"{s}.{fmt}"))
+        assert (info.format, info.samplerate, info.channels, info.frames) == (fmt.upper(), sr, channels, audio.shape[1])
+        data, _ = sf.read(str(tmp_path / "out" / "mix" / f"{s}.{fmt}"), dtype="float32", always_2d=True)
+        assert data.shape == (audio.shape[1], channels) and np.abs(data).max() > 1e-3
+
+
+def test_compressed_output_refusals(run, tmp_path, monkeypatch):
+    # audio an MP3 cannot hold: one line naming the input, before any work
+    src = write(tmp_path / "wide.wav", scene(1.0, 16000, 3), 16000)
+    code, _, err = run(src, "-o", tmp_path / "out", "--format", "mp3")
+    assert code == 1 and "wide.wav" in err and "at most 2 channels" in err and len(err.strip().splitlines()) == 1
+    src = write(tmp_path / "hi.wav", scene(1.0, 96000), 96000)
+    code, _, err = run(src, "-o", tmp_path / "out", "--format", "mp3")
+    assert code == 1 and "hi.wav" in err and "96000 Hz" in err
+    assert no_partial_files(tmp_path / "out")
+    # a libsndfile without MP3 support is refused cleanly
+    monkeypatch.setattr(sf, "available_formats", lambda: {"WAV": "", "FLAC": "", "OGG": ""})
+    code, _, err = run(src, "-o", tmp_path / "out", "--format", "mp3")
+    assert code == 1 and "cannot write mp3" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3"])
+def test_two_stems_chosen_and_rest_sum_to_the_input(run, tmp_path, fmt):
+    sr = 44100
+    audio = scene(2.0, sr, 2)
+    src = write(tmp_path / "mix.wav", audio, sr, subtype="FLOAT")
+    args = ["--bits", "32"] if fmt == "wav" else ["--format", fmt]
+    code, out, err = run(src, "-o", tmp_path / "out", "--stems", "speech", "--rest", "--json", *args)
+    assert code == 0, err
+    assert list(json.loads(out)["outputs"]) == ["speech", "rest"]
+    assert sorted(p.name for p in (tmp_path / "out" / "mix").iterdir()) == [f"rest.{fmt}", f"speech.{fmt}"]
+    stems = read_stems(tmp_path / "out", ext=fmt, stems=("speech", "rest"))
+    total = stems["speech"][0] + stems["rest"][0]
+    if fmt == "wav":
+        assert np.abs(total - audio).max() < 1e-4
+        # rest is the sum of the four other stems of a full separation
+        code, _, err = run(src, "-o", tmp_path / "all", "--bits", "32")
+        full = read_stems(tmp_path / "all")
+        others = sum(full[s][0] for s in CLASSES if s != "speech")
+        assert np.abs(stems["rest"][0] - others).max() < 1e-5
+    else:  # lossy: the sum is the input to within the codec's error (the scene's white noise
+        # reaches 22 kHz, above MP3's ~19 kHz low-pass)
+        err_db = 10 * np.log10(np.sum((total - audio) ** 2) / np.sum(audio**2))
+        assert err_db < -12, err_db
+
+
 def test_integer_output_is_scaled_together_with_a_warning(run, tmp_path):
     sr = 16000
     audio = scene(2.0, sr, 1, level=8.0)  # float input far beyond full scale: stems would clip
@@ -377,7 +430,10 @@ def test_model_option_rebuilds_any_architecture(run, tmp_path):
     [
         (["-o", "-"], "one stem"),
         (["--format", "flac", "--bits", "32"], "--bits 32"),
-        (["--format", "mp3"], "unsupported output format"),
+        (["--format", "aac"], "unsupported output format"),
+        (["--format", "mp3", "--bits", "24"], "takes no --bits"),
+        (["--rest"], "--rest writes the mixture minus"),
+        (["--stems", "speech", "--rest", "-o", "-"], "one stem"),
         (["--filename", "{track}.{ext}"], "{stem}"),
         (["--filename", "{nope}/{stem}.{ext}"], "unknown field"),
         (["--stems", "speech,cat"], "unknown stem"),

@@ -24,11 +24,18 @@ from .errors import AudioError
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".caf", ".w64"}
 )
-#: Output formats and the soundfile subtype for each ``bits`` value.
+#: Lossless output formats and the soundfile subtype for each ``bits`` value (16 by default).
 SUBTYPES = {
     "wav": {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"},
     "flac": {16: "PCM_16", 24: "PCM_24"},
 }
+#: Compressed output formats (no bit depth): libsndfile's format and subtype, and the VBR setting
+#: (soundfile's ``compression_level``, 0 = best): LAME V0 for MP3 (about 245 kb/s for stereo
+#: music), Vorbis quality 6 for OGG (about 190 kb/s), as music-separation tools write by default.
+LOSSY = {"mp3": ("MP3", "MPEG_LAYER_III", 0.0), "ogg": ("OGG", "VORBIS", 0.4)}
+FORMATS = (*SUBTYPES, *LOSSY)
+#: The sample rates an MP3 (MPEG-1, 2 and 2.5 layer III) can have; it holds 1 or 2 channels.
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 STDIO = "-"
 
 
@@ -137,14 +144,42 @@ def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
         fmt = fmt.lower()
     else:
         fmt = Path(path).suffix.lower().lstrip(".") or "wav"
-    if fmt not in SUBTYPES:
-        raise AudioError(f"unsupported output format '{fmt}' (use wav or flac)", path)
+    if fmt not in FORMATS:
+        raise AudioError(f"unsupported output format '{fmt}' (use {', '.join(FORMATS[:-1])} or {FORMATS[-1]})", path)
     return fmt
 
 
-def subtype_for(fmt: str, bits: int) -> str:
+def check_can_write(fmt: str) -> None:
+    """Refuse, in one line, a compressed format this libsndfile cannot encode (MP3 needs >= 1.1)."""
+    if fmt in LOSSY:
+        major, subtype, _ = LOSSY[fmt]
+        if major not in sf.available_formats() or subtype not in sf.available_subtypes(major):
+            raise AudioError(
+                f"this libsndfile ({sf.__libsndfile_version__}) cannot write {fmt} "
+                f"(MP3 needs libsndfile 1.1 or later, bundled with soundfile 0.12 and later); use wav, flac or ogg"
+            )
+
+
+def check_stream(fmt: str, sample_rate: int, channels: int, name: str | None = None) -> None:
+    """Refuse, before any work, audio that ``fmt`` cannot hold (MP3: 1-2 channels, 8-48 kHz)."""
+    if fmt != "mp3":
+        return
+    if channels > 2:
+        raise AudioError(f"mp3 holds at most 2 channels, this has {channels}; use --format ogg, flac or wav", name)
+    if sample_rate not in MP3_RATES:
+        raise AudioError(
+            f"mp3 cannot hold {sample_rate} Hz audio (only {', '.join(str(r) for r in MP3_RATES)}); "
+            "use --format ogg, flac or wav",
+            name,
+        )
+
+
+def subtype_for(fmt: str, bits: int | None) -> str:
+    """The soundfile subtype; ``bits`` (None = 16) applies to the lossless formats only."""
+    if fmt in LOSSY:
+        return LOSSY[fmt][1]
     try:
-        return SUBTYPES[fmt][bits]
+        return SUBTYPES[fmt][16 if bits is None else bits]
     except KeyError:
         allowed = ", ".join(str(b) for b in SUBTYPES.get(fmt, {}))
         raise AudioError(f"{fmt} cannot be written with {bits} bits (choose {allowed})") from None
@@ -221,6 +256,13 @@ def open_writer(file, fmt: str, bits: int, sample_rate: int, channels: int):
     subtype = subtype_for(fmt, bits)
     if fmt == "wav" and subtype == "FLOAT":
         return FloatWav(file, sample_rate, channels)
+    if fmt in LOSSY:
+        major, _, level = LOSSY[fmt]
+        try:
+            return sf.SoundFile(file, "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=major,
+                                compression_level=level)
+        except TypeError:  # soundfile < 0.13 has no compression_level: libsndfile's default quality
+            return sf.SoundFile(file, "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=major)
     return sf.SoundFile(file, "w", samplerate=sample_rate, channels=channels, subtype=subtype, format=fmt.upper())
 
 

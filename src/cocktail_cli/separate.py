@@ -33,7 +33,10 @@ import numpy as np
 import soundfile as sf
 
 from .atomic import FILE_MODE
-from .audio import STDIO, SUBTYPES, check_input_file, describe_error, find_audio_files, open_writer, peak_scale, subtype_for
+from .audio import (
+    FORMATS, LOSSY, STDIO, SUBTYPES, check_can_write, check_input_file, check_stream, describe_error, find_audio_files,
+    open_writer, peak_scale, subtype_for,
+)
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
 from .separator import Separator
@@ -48,6 +51,8 @@ BLOCK_FRAMES = 1 << 16
 STDIN_NAME = "<stdin>"
 #: Largest sample magnitude integer output may reach (``audio.peak_scale``'s limit).
 PEAK_LIMIT = 0.999
+#: The extra stem of ``--rest``: the mixture minus the chosen stems (the sum of the others).
+REST = "rest"
 
 
 @dataclass
@@ -55,12 +60,18 @@ class SeparateOptions:
     out: str = "separated"
     filename: str = DEFAULT_TEMPLATE
     fmt: str = "wav"
-    bits: int = 16
+    bits: int | None = None  # 16 for wav and flac; none for the compressed formats
     stems: list[str] = field(default_factory=lambda: list(CLASSES))
+    rest: bool = False  # also write REST, the mixture minus ``stems``
 
     @property
     def to_stdout(self) -> bool:
         return self.out == STDIO
+
+    @property
+    def output_stems(self) -> list[str]:
+        """What is written: the chosen stems, then ``rest`` with ``--rest``."""
+        return [*self.stems, REST] if self.rest else list(self.stems)
 
     @property
     def subtype(self) -> str:
@@ -116,23 +127,32 @@ class FileResult:
 def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
     """Refuse inconsistent options before any work (one-line :class:`CocktailError`)."""
     fmt = opts.fmt.lower()
-    if fmt not in SUBTYPES:
-        raise CocktailError(f"unsupported output format '{opts.fmt}' (use {' or '.join(SUBTYPES)})")
+    if fmt not in FORMATS:
+        raise CocktailError(f"unsupported output format '{opts.fmt}' (use {', '.join(FORMATS[:-1])} or {FORMATS[-1]})")
     opts.fmt = fmt
-    if opts.bits not in SUBTYPES[fmt]:
-        allowed = ", ".join(str(b) for b in SUBTYPES[fmt])
-        raise CocktailError(f"--format {fmt} cannot be written with --bits {opts.bits} (choose {allowed})")
+    if fmt in LOSSY:
+        if opts.bits is not None:
+            raise CocktailError(f"--format {fmt} is compressed and takes no --bits (a bit depth is for wav and flac)")
+        check_can_write(fmt)
+    else:
+        if opts.bits is None:
+            opts.bits = 16
+        if opts.bits not in SUBTYPES[fmt]:
+            allowed = ", ".join(str(b) for b in SUBTYPES[fmt])
+            raise CocktailError(f"--format {fmt} cannot be written with --bits {opts.bits} (choose {allowed})")
     if not opts.stems:
         raise CocktailError("no stems selected")
+    if opts.rest and len(opts.stems) == len(CLASSES):
+        raise CocktailError(f"--rest writes the mixture minus the chosen --stems; choose some of them (e.g. --stems speech)")
     if opts.to_stdout:
-        if len(opts.stems) != 1:
+        if len(opts.output_stems) != 1:
             raise CocktailError(
-                f"-o - writes one stem to standard output; choose one with --stems (got {', '.join(opts.stems)})"
+                f"-o - writes one stem to standard output; choose one with --stems (got {', '.join(opts.output_stems)})"
             )
         if n_inputs is not None and n_inputs != 1:
             raise CocktailError(f"-o - takes exactly one input (got {n_inputs})")
         return
-    check_template(opts.filename, len(opts.stems))
+    check_template(opts.filename, len(opts.output_stems))
 
 
 def check_template(template: str, n_stems: int) -> None:
@@ -213,7 +233,7 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
             outputs = {opts.stems[0]: STDIO}
         else:
             template = SHARED_TRACK_TEMPLATE if opts.filename == DEFAULT_TEMPLATE and track in shared and ext else None
-            outputs = {s: output_path(opts, track, s, ext, template) for s in opts.stems}
+            outputs = {s: output_path(opts, track, s, ext, template) for s in opts.output_stems}
         for path in outputs.values():
             key = os.path.normcase(os.path.abspath(path)) if path != STDIO else STDIO
             if key in seen and seen[key] != inp:
@@ -389,6 +409,7 @@ def separate_file(
             raise AudioError(
                 f"too short to separate ({frames} samples; need at least {sep.min_input_samples(sr)} at {sr} Hz)", name
             )
+        check_stream(opts.fmt, sr, channels, name)
         done = 0
 
         def on_block(n: int) -> None:
@@ -404,10 +425,11 @@ def separate_file(
             scale = peak_scale(np.array([peak], np.float32), PEAK_LIMIT)
             total = 2 * frames
             if warn is not None:
+                target = opts.fmt if opts.fmt in LOSSY else f"{opts.bits}-bit"
                 warn(
                     f"{name}: stems peak at {20 * np.log10(peak):+.1f} dBFS; scaled all stems by {scale:.4f} "
-                    f"({20 * np.log10(scale):+.1f} dB) to fit {opts.bits}-bit output without clipping "
-                    f"(--bits 32 writes float without scaling)"
+                    f"({20 * np.log10(scale):+.1f} dB) to fit {target} output without clipping "
+                    f"(--bits 32 writes float WAV without scaling)"
                 )
             _, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, scale, on_block)
     seconds = time.perf_counter() - start
@@ -415,10 +437,11 @@ def separate_file(
 
 
 def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
-    """One pass. Returns ``(peak, frames)``: ``peak`` is None unless integer output would clip
-    (then nothing is written and the caller runs again with a gain)."""
+    """One pass. Returns ``(peak, frames)``: ``peak`` is None unless integer (or compressed)
+    output would clip (then nothing is written and the caller runs again with a gain)."""
     writers = _Writers(outputs, opts, sr, channels, tmpdir)
-    index = {s: CLASSES.index(s) for s in outputs}
+    index = {s: CLASSES.index(s) for s in outputs if s != REST}
+    others = [i for i, c in enumerate(CLASSES) if c not in index]  # what REST sums
     peak, n = 0.0, 0
     clipping = False
     try:
@@ -426,6 +449,8 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
             for stems in sep.separate_blocks(_blocks(fh, name, on_block), sr, name):
                 n += stems.shape[-1]
                 chosen = {s: stems[i] for s, i in index.items()}
+                if REST in outputs:  # the stems sum to the input, so this is the input minus the chosen
+                    chosen[REST] = stems[others].sum(axis=0)
                 if not opts.is_float:
                     block_peak = max(float(np.max(np.abs(a))) for a in chosen.values())
                     peak = max(peak, block_peak)
@@ -446,6 +471,6 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
 
 
 __all__ = [
-    "DEFAULT_TEMPLATE", "FileResult", "Job", "SeparateOptions", "check_options", "expand_inputs",
+    "DEFAULT_TEMPLATE", "REST", "FileResult", "Job", "SeparateOptions", "check_options", "expand_inputs",
     "load_separator", "output_path", "plan", "separate_file",
 ]

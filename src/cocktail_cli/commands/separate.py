@@ -33,6 +33,9 @@ Each input (a file, a folder searched recursively for audio files, or - for stan
 
   cocktail separate *.wav --stems speech,dog --filename "{{stem}}/{{track}}.{{ext}}"
 
+  [dim]# two stems, speech and everything else (rest.mp3), as MP3[/dim]
+  cocktail separate song.mp3 --stems speech --rest --format mp3
+
   [dim]# one stem to standard output, from standard input[/dim]
   sox in.wav -t wav - | cocktail separate - --stems speech -o - > speech.wav
 
@@ -49,9 +52,10 @@ def separate(
     example: bool = typer.Option(False, "--example", help="Also separate the example recording shipped with cocktail (20 s: siren, dog, speech, birds; into OUT/example/)."),
     out: str = typer.Option("separated", "-o", "--out", help="Output folder, or - to write one stem (see --stems) to standard output."),
     filename: str = typer.Option(DEFAULT_TEMPLATE, "--filename", help="Output path below --out; fields {track}, {stem}, {ext}, {input_ext} (inputs sharing a track name, like x.mp3 and x.ogg, get {track}.{input_ext}/ folders by default)."),
-    fmt: str = typer.Option("wav", "--format", "-f", help="Output format: wav or flac."),
-    bits: int = typer.Option(16, "--bits", "-b", help="16 or 24 (integer; all stems of a file scaled by one factor, with a warning, if they would clip) or 32 (float WAV, written as is)."),
+    fmt: str = typer.Option("wav", "--format", "-f", help="Output format: wav, flac, or compressed mp3 (LAME V0) or ogg (Vorbis q6)."),
+    bits: Optional[int] = typer.Option(None, "--bits", "-b", help="wav and flac: 16 (default) or 24 (integer; all stems of a file scaled by one factor, with a warning, if they would clip; so are mp3 and ogg) or 32 (float WAV, written as is).", show_default=False),
     stems: Optional[str] = typer.Option(None, "--stems", "-s", help=f"Comma-separated subset to write (default all): {','.join(CLASSES)}.", show_default=False),
+    rest: bool = typer.Option(False, "--rest", help="Also write 'rest': the input minus the chosen --stems, i.e. the sum of the other classes (two stems, like demucs --two-stems: --stems speech --rest)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint written by cocktail train (default: the shipped model, or $COCKTAIL_MODEL).", show_default=False),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files separated in parallel (CPU threads are shared between them)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON line per input done (input, outputs, seconds, rtf, duration, sample_rate, channels, scale)."),
@@ -68,7 +72,7 @@ def separate(
         stem_list = parse_stems(stems)
     except ValueError as err:
         raise CocktailError(f"--stems: {err}") from None
-    opts = SeparateOptions(out=out, filename=filename, fmt=fmt, bits=bits, stems=stem_list)
+    opts = SeparateOptions(out=out, filename=filename, fmt=fmt, bits=bits, stems=stem_list, rest=rest)
     if json_out and opts.to_stdout:
         raise CocktailError("--json cannot be used with -o - (standard output carries the audio)")
     jobs_list = plan(inputs, opts)
