@@ -67,3 +67,64 @@ def test_separate_example_writes_five_stems_that_sum_to_it(cli, tmp_path, monkey
 def test_separate_without_inputs_names_the_example(cli, tmp_path):
     code, out, err = cli("separate", "-o", tmp_path, "--json")
     assert code == 1 and "--example" in err and len(err.strip().splitlines()) == 1
+
+
+# -- 2. start-up: the CLI loads without the heavy libraries ----------------------------------------------
+HEAVY = ("torch", "numpy", "scipy", "soundfile", "soxr", "librosa", "mir_eval")
+
+_PROBE = """
+import json, os, sys
+args = json.loads(sys.argv[1])
+env = json.loads(sys.argv[2])
+os.environ.update(env)
+from cocktail_cli.cli import app
+if args is not None:
+    try:
+        app(args=args, prog_name="cocktail")
+    except SystemExit:
+        pass
+heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[3])))
+print("\\nHEAVY=" + json.dumps(heavy))
+"""
+
+
+@pytest.mark.parametrize(
+    "args,env",
+    [
+        (None, {}),  # import cocktail_cli.cli
+        (["--version"], {}),
+        (["--help"], {}),
+        (["separate", "--help"], {}),
+        (["synth", "--help"], {}),
+        (["prep", "--help"], {}),
+        (["train", "--help"], {}),
+        (["eval", "--help"], {}),
+        ([], {"_COCKTAIL_COMPLETE": "complete_bash", "COMP_WORDS": "cocktail separate --fo", "COMP_CWORD": "2"}),
+        ([], {"_COCKTAIL_COMPLETE": "complete_bash", "COMP_WORDS": "cocktail synth x --split ", "COMP_CWORD": "4"}),
+    ],
+    ids=["import", "version", "help", "separate-help", "synth-help", "prep-help", "train-help", "eval-help",
+         "complete-option", "complete-choice"],
+)
+def test_cli_start_up_does_not_import_torch_or_numpy(args, env):
+    import json
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(env), json.dumps(HEAVY)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    heavy = json.loads(proc.stdout.rsplit("HEAVY=", 1)[1])
+    assert heavy == [], f"cocktail {args} imported {heavy}"
+    if env:  # the completion request did answer
+        assert "--format" in proc.stdout or "train" in proc.stdout
+
+
+def test_option_defaults_mirror_the_library():
+    from cocktail_cli import defaults, evaluate, metrics, nets, separate, sources
+
+    assert defaults.SPLITS == sources.SPLITS
+    assert defaults.ORACLES == evaluate.ORACLES
+    assert defaults.ABSENT_THRESHOLD_DB == metrics.ABSENT_THRESHOLD_DB
+    assert defaults.ARCH_NAMES == tuple(nets.ARCHS) and defaults.DEFAULT_ARCH == nets.DEFAULT_ARCH
+    assert defaults.DEFAULT_TEMPLATE == separate.DEFAULT_TEMPLATE

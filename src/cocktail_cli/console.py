@@ -2,6 +2,9 @@
 
 Human-facing text (progress, tables, warnings) goes to standard error, so standard output stays
 free for machine-readable output (``--json``) and for audio piped with ``-o -``.
+
+Rich is imported on first use: ``cocktail --version`` and shell completion never need it.
+``err_console`` (the stderr Console) is a module attribute made when first asked for.
 """
 
 from __future__ import annotations
@@ -9,30 +12,50 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
-err_console = Console(stderr=True, highlight=False)
+_err_console: Console | None = None
+
+
+def get_err_console() -> Console:
+    """The one Rich console on standard error (made on first use)."""
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True, highlight=False)
+    return _err_console
+
+
+def __getattr__(name: str):
+    if name == "err_console":
+        return get_err_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def interactive() -> bool:
     """True when a person watches standard error (progress bars make sense)."""
     if os.environ.get("COCKTAIL_PROGRESS") == "1":
         return True
-    return err_console.is_terminal and not os.environ.get("CI")
+    return get_err_console().is_terminal and not os.environ.get("CI")
 
 
 def make_progress(enabled: bool | None = None, transient: bool = False) -> Progress:
     """A Rich progress bar on a terminal; a silent no-op object otherwise."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     if enabled is None:
         enabled = interactive()
     return Progress(
@@ -42,23 +65,23 @@ def make_progress(enabled: bool | None = None, transient: bool = False) -> Progr
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=get_err_console(),
         disable=not enabled,
         transient=transient,
     )
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False, soft_wrap=True)
+    get_err_console().print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False, soft_wrap=True)
 
 
 def error(message: str) -> None:
-    err_console.print(f"[red]error:[/red] {_escape(message)}", markup=True, highlight=False, soft_wrap=True)
+    get_err_console().print(f"[red]error:[/red] {_escape(message)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def info(message: str) -> None:
     if interactive():
-        err_console.print(message, highlight=False, soft_wrap=True)
+        get_err_console().print(message, highlight=False, soft_wrap=True)
 
 
 def emit_json(obj) -> None:

@@ -9,9 +9,10 @@ import typer
 
 from .. import console
 from ..classes import CLASSES
+from ..defaults import ABSENT_THRESHOLD_DB, ORACLES
 from ..errors import CocktailError
-from ..evaluate import ORACLES, EvalJob, aggregate, order_systems, plan, run, write_csv
-from ..metrics import ABSENT_THRESHOLD_DB
+
+# numpy, scipy and torch are imported inside the command: --help and completion stay fast.
 
 HELP = f"""Score separated stems: SDR, SIR, SAR (BSS Eval v3, as mir_eval), SI-SDR and SI-SDRi per stem.
 
@@ -71,6 +72,8 @@ def eval_command(
         None, "--csv", help="Write one row per mixture, system and stem to this CSV file.", show_default=False
     ),
 ) -> None:
+    from ..evaluate import EvalJob, aggregate, plan, run, write_csv
+
     if oracle is not None and oracle not in ORACLES:
         raise CocktailError(f"--oracle must be one of {', '.join(ORACLES)} (got '{oracle}')")
     job = EvalJob(
@@ -115,9 +118,10 @@ def _fmt(value: float | None) -> str:
 
 def summary_table(summary: dict):
     """Per class (and overall), one row per system: metric means, leakage median, counts."""
+    from rich import box
     from rich.table import Table
 
-    from rich import box
+    from ..evaluate import order_systems
 
     table = Table(
         title=f"cocktail eval: {summary['mixtures']} mixture(s); dB, means over active stems",

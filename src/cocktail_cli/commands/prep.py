@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
 from . import OUT_ALIAS
-from ..console import emit_json, err_console, interactive, make_progress, warn
+from ..console import emit_json, interactive, make_progress, warn
 from ..errors import CocktailError
-from ..prep import PrepConfig, prepare
+
+# numpy and soundfile are imported inside the command: --help and completion stay fast.
 
 
 def _human(n: float) -> str:
@@ -44,6 +44,11 @@ def register(app: typer.Typer) -> None:
 
         Example: cocktail prep synth/ -o store/ --jobs 2
         """
+        from rich.table import Table
+
+        from ..console import err_console
+        from ..prep import PrepConfig, prepare
+
         cfg = PrepConfig(sample_rate=sample_rate, seconds=seconds, crops=crops, n_fft=n_fft, hop=hop, norm=norm,
                          codec=codec, shard_size=shard_size, seed=seed)
         n_jobs = jobs if jobs > 0 else (os.cpu_count() or 1)

@@ -7,15 +7,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
-import torch
 import typer
 
 from . import OUT_ALIAS
 from .. import console
-from ..audio import STDIO, check_writable_dir
 from ..classes import CLASSES, parse_stems
+from ..defaults import DEFAULT_TEMPLATE
 from ..errors import CocktailError
-from ..separate import DEFAULT_TEMPLATE, SeparateOptions, is_done, load_separator, plan, separate_file
+
+# numpy, soundfile and torch are imported inside the command: --help and completion stay fast.
 
 HELP = f"""Split recordings into five stems: {', '.join(CLASSES)}.
 
@@ -62,6 +62,11 @@ def separate(
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
 ) -> None:
+    import torch
+
+    from ..audio import check_writable_dir
+    from ..separate import SeparateOptions, is_done, load_separator, plan
+
     if example:
         from ..shipped import example_path
 
@@ -104,8 +109,11 @@ def separate(
         raise typer.Exit(1)
 
 
-def _run_batch(sep, jobs_list, opts: SeparateOptions, jobs: int, json_out: bool) -> list[str]:
+def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
     """Separate every job (``jobs`` at a time); report each failure on one line; return the failed."""
+    from ..audio import STDIO
+    from ..separate import separate_file
+
     failed: list[str] = []
     lock = threading.Lock()
     with console.make_progress() as progress:

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from . import OUT_ALIAS
-from ..console import emit_json, err_console, interactive, make_progress
-from ..sources import SPLITS
-from ..synth import SynthConfig, SynthSummary, parse_list, synthesize
+from ..console import emit_json, interactive, make_progress
+from ..defaults import SPLITS
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ..synth import SynthSummary
+
+# numpy, scipy and librosa are imported inside the command: --help and completion stay fast.
 
 Split = Enum("Split", {name: name for name in SPLITS}, type=str)
 
@@ -53,6 +59,9 @@ def synth(
     split: Split = typer.Option("train", "--split", help="Which split to build (never shares a clip with the others)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON line on stdout."),
 ) -> None:
+    from ..console import err_console
+    from ..synth import SynthConfig, parse_list, synthesize
+
     config = SynthConfig(
         seconds=seconds,
         sample_rate=sample_rate,
@@ -82,6 +91,8 @@ def synth(
 
 
 def summary_table(summary: SynthSummary) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"synth: {summary.out_dir}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
 from . import OUT_ALIAS
 from ..classes import CLASSES
-from ..console import emit_json, err_console, interactive, make_progress
+from ..console import emit_json, interactive, make_progress
+from ..defaults import ARCH_NAMES, DEFAULT_ARCH
 from ..errors import CocktailError
-from ..nets import ARCHS, DEFAULT_ARCH
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# torch is imported inside the command: --help and completion stay fast.
 
 
 def _parse_arch_args(pairs: list[str] | None) -> dict:
@@ -33,6 +38,8 @@ def _fmt(x, spec: str = ".2f") -> str:
 
 
 def eval_table(record: dict) -> Table:
+    from rich.table import Table
+
     val = record.get("val") or {}
     classes = val.get("classes", {})
     train_loss = record.get("train_loss") or {}
@@ -54,7 +61,7 @@ def register(app: typer.Typer) -> None:
     def train_command(
         store: Path = typer.Argument(..., help="Training store made by `cocktail prep`."),
         output: Path = typer.Option(..., "-o", "--out", help="Checkpoint to write (and to continue with --resume)."),
-        arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=f"Architecture: {', '.join(ARCHS)}."),
+        arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=f"Architecture: {', '.join(ARCH_NAMES)}."),
         arch_arg: list[str] = typer.Option(None, "--arch-arg", help="Constructor argument key=value (repeatable), e.g. channels=128."),
         norm: str = typer.Option(None, "--norm", help="Input normalisation minmax|cmvn|none (default: the store's).", show_default=False),
         optimizer: str = typer.Option(None, "--optimizer", help="adam, adamw or adadelta (default: adam for paper, adamw otherwise).", show_default=False),
@@ -95,6 +102,7 @@ def register(app: typer.Typer) -> None:
 
         Example: cocktail train store/ -o model.pt --steps 20000
         """
+        from ..console import err_console
         from ..train import Hooks, TrainConfig, train
 
         if output.exists() and not resume and not force:
