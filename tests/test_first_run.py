@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -128,3 +129,164 @@ def test_option_defaults_mirror_the_library():
     assert defaults.ABSENT_THRESHOLD_DB == metrics.ABSENT_THRESHOLD_DB
     assert defaults.ARCH_NAMES == tuple(nets.ARCHS) and defaults.DEFAULT_ARCH == nets.DEFAULT_ARCH
     assert defaults.DEFAULT_TEMPLATE == separate.DEFAULT_TEMPLATE
+
+
+# -- 3. killed runs: SIGTERM cleans up, and a kill -9's leftovers go with the next run ---------------
+def _scene(seconds: float, sr: int = 16000, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)
+    return x.astype(np.float32)
+
+
+def _temps(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.endswith(".tmp") or ".tmp-" in p.name)
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _stale_name(target: str, pid: int) -> str:
+    from cocktail_cli.atomic import _HOST
+
+    return f".{target}.cocktail-{_HOST}-{pid}-k3j2h1g0.tmp"
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> bool:
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _cocktail_subprocess(args, **kwargs):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "COCKTAIL_MODEL"}
+    return subprocess.Popen([sys.executable, "-m", "cocktail_cli", *map(str, args)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_sigterm_during_separate_leaves_no_temporaries(tmp_path):
+    import signal
+
+    src = tmp_path / "long.wav"
+    sf.write(str(src), _scene(240.0), 16000)
+    out = tmp_path / "out"
+    proc = _cocktail_subprocess(["separate", src, "-o", out])
+    try:
+        assert _wait_for(lambda: out.exists() and _temps(out)), "no stem was being written"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["error: terminated"], err
+    assert not out.exists() or list(out.rglob("*")) == [], list(out.rglob("*"))
+
+
+def test_sigterm_during_parallel_synth_leaves_no_temporaries(tmp_path, make_class_tree):
+    import signal
+
+    src = make_class_tree(tmp_path / "src", files=6, seconds=1.0, sr=8000)
+    out = tmp_path / "mixes"
+    args = ["synth", src, "-o", out, "--count", "5000", "--seconds", "1", "--sample-rate", "8000", "--jobs", "2"]
+    proc = _cocktail_subprocess(args)
+    try:
+        split = out / "train"
+        assert _wait_for(lambda: split.is_dir() and sum(1 for _ in split.iterdir()) > 3), "no mixture was written"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err
+    assert _temps(out) == []
+
+
+def _plant(folder: Path, target: str) -> dict[str, Path]:
+    """A dead run's temporary (to go), a live one (this process's) and two user files (to stay)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    planted = {
+        "stale": folder / _stale_name(target, _dead_pid()),
+        "live": folder / _stale_name(target, os.getpid()),
+        "user": folder / f".{target}.notes.tmp",
+        "old-style": folder / f".{target}.a1b2c3d4.tmp",
+    }
+    for p in planted.values():
+        p.write_bytes(b"partial")
+    return planted
+
+
+def _check_planted(planted: dict[str, Path]) -> None:
+    assert not planted["stale"].exists()
+    assert all(planted[k].exists() for k in ("live", "user", "old-style"))
+
+
+@pytest.mark.parametrize("skip_existing", [False, True])
+def test_separate_removes_a_dead_runs_temporaries(cli, tmp_path, skip_existing):
+    from cocktail_cli.atomic import TEMP_RE
+
+    src = tmp_path / "mix.wav"
+    sf.write(str(src), _scene(1.0), 16000)
+    out = tmp_path / "out"
+    if skip_existing:
+        assert cli("separate", src, "-o", out)[0] == 0
+    planted = _plant(out / "mix", "speech.wav")
+    other = _plant(out / "other-track", "dog.wav")  # a folder the template makes, this run does not write
+    assert TEMP_RE.match(planted["stale"].name) and not TEMP_RE.match(planted["user"].name)
+    code, _, err = cli("separate", src, "-o", out, *(["--skip-existing"] if skip_existing else []))
+    assert code == 0, err
+    _check_planted(planted)
+    _check_planted(other)
+
+
+def test_synth_prep_train_eval_remove_a_dead_runs_temporaries(cli, tmp_path, make_class_tree):
+    src = make_class_tree(tmp_path / "src", files=6, seconds=1.0, sr=8000)
+    mixes, store, model = tmp_path / "mixes", tmp_path / "store", tmp_path / "models" / "m.pt"
+    cache = _plant(mixes / ".cache" / "variants", "clip.npy")
+    code, _, err = cli("synth", src, "-o", mixes, "--count", "6", "--seconds", "1", "--sample-rate", "8000")
+    assert code == 0, err
+    _check_planted(cache)
+
+    shards = _plant(store / "train", "shard-00000.bin")
+    code, _, err = cli("prep", mixes, "-o", store, "--sample-rate", "8000", "--seconds", "1", "--jobs", "1")
+    assert code == 0, err
+    _check_planted(shards)
+
+    ckpt = _plant(model.parent, "m.pt")
+    code, _, err = cli("train", store, "-o", model, "--steps", "1", "--batch-size", "2", "--val-examples", "2", "--threads", "1",
+                       "--arch-arg", "channels=8", "--arch-arg", "hidden=8", "--val", store, "--val-split", "train")
+    assert code == 0, err
+    _check_planted(ckpt)
+
+    csv_dir = tmp_path / "scores"
+    table = _plant(csv_dir, "scores.csv")
+    mixture = next(p for p in (mixes / "train").iterdir() if p.is_dir() and not p.name.startswith("."))
+    code, _, err = cli("eval", "--reference", mixture, "--estimate", mixture, "--csv", csv_dir / "scores.csv")
+    assert code == 0, err
+    _check_planted(table)
+
+
+def test_stale_temporaries_from_another_host_go_after_a_day(tmp_path):
+    import time
+
+    from cocktail_cli.atomic import STALE_SECONDS, remove_stale_temps
+
+    other_host = "ffff" if "ffff" != __import__("cocktail_cli.atomic").atomic._HOST else "fffe"
+    old = tmp_path / f".a.wav.cocktail-{other_host}-1-abcdefgh.tmp"
+    new = tmp_path / f".b.wav.cocktail-{other_host}-1-abcdefgh.tmp"
+    for p in (old, new):
+        p.write_bytes(b"x")
+    past = time.time() - STALE_SECONDS - 60
+    os.utime(old, (past, past))
+    assert remove_stale_temps(tmp_path) == [str(old)]
+    assert new.exists()

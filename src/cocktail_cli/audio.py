@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,7 +16,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .atomic import atomic_open
+from .atomic import atomic_open, make_temp
 from .errors import AudioError
 
 #: Extensions picked up when a folder is given as input (what libsndfile decodes).
@@ -324,7 +323,7 @@ def check_writable_dir(folder: str | os.PathLike) -> None:
         raise AudioError("output path exists and is not a folder", name)
     try:
         os.makedirs(name, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".cocktail-probe.", dir=name)
+        fd, tmp = make_temp(os.path.join(name, "probe"))
         os.close(fd)
         os.unlink(tmp)
     except OSError as err:

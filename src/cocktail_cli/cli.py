@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import os
+import signal
 import sys
 
 import typer
 
 from . import __version__
 from .console import error
-from .errors import CocktailError
+from .errors import CocktailError, Terminated
 
 def _flags_show_no_type() -> None:
     """Show flags as flags in help: ``--json``, not ``--json <bool>``.
@@ -39,7 +41,8 @@ app = typer.Typer(
     name="cocktail",
     help=(
         "Split a recording of a busy scene into five stems: baby_cry, siren, dog, speech, other.\n\n"
-        "Example: cocktail separate mix.wav -o out/"
+        "Example: cocktail separate mix.wav -o out/\n\n"
+        "Try it on the example recording shipped with cocktail: cocktail separate --example -o out/"
     ),
     no_args_is_help=True,
     add_completion=True,
@@ -77,12 +80,63 @@ for _name in COMMANDS:
     _module.register(app)
 
 
+#: The process that installed the SIGTERM handler (forked workers inherit it, and must not unwind).
+_MAIN_PID = None
+
+
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM unwinds like Ctrl-C (:class:`Terminated`): temporaries are removed on the way out.
+
+    A second SIGTERM kills at once. Worker processes get the signal too, and die at once; the
+    command removes what they left when its pool has stopped.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if os.getpid() != _MAIN_PID:  # a forked worker: die as a worker always did
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is not None:
+        for child in multiprocessing.active_children():
+            child.terminate()
+    raise Terminated()
+
+
+def _interrupt_of(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM behind ``exc`` (Typer turns them into ``Exit(130)``), if any."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def main() -> None:
+    global _MAIN_PID
+    previous = None
     try:
-        app()
+        _MAIN_PID = os.getpid()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (cocktail called as a library): leave signals alone
+        pass
+    try:
+        try:
+            app()
+        except SystemExit as exit_:
+            interrupt = _interrupt_of(exit_)
+            if interrupt is None:
+                raise
+            raise interrupt from None
     except CocktailError as err:
         error(str(err))
         sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
+        if isinstance(err, Terminated):
+            error("terminated")
+            sys.exit(143)
         error("interrupted")
         sys.exit(130)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -20,3 +20,8 @@ class AudioError(CocktailError):
 
 class CheckpointError(CocktailError):
     """A missing, damaged or incompatible model checkpoint."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a CI cancel): unwinds like Ctrl-C, so temporaries are removed
+    and ``train`` saves its checkpoint; the CLI then exits with status 143."""

@@ -44,7 +44,7 @@ import numpy as np
 import soundfile as sf
 
 from . import __version__
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, temp_name
 from .audio import resample
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
@@ -286,7 +286,7 @@ def _write_shard(task: tuple) -> dict:
     cfg = PrepConfig(**cfg_dict)
     out = Path(out_dir)
     name = shard_name(index)
-    tmp_bin = out / f".{name}.bin.tmp"
+    tmp_bin = temp_name(out / f"{name}.bin")  # removed by the command if the run is killed
     examples, errors, offset, silent = [], [], 0, 0
     with open(tmp_bin, "wb") as fh:
         for folder in map(Path, folders):
@@ -312,7 +312,7 @@ def _write_shard(task: tuple) -> dict:
         os.fsync(fh.fileno())
     os.replace(tmp_bin, out / f"{name}.bin")
     index_doc = {"shard": name, "split": split, "bytes": offset, "examples": examples}
-    tmp_json = out / f".{name}.json.tmp"
+    tmp_json = Path(temp_name(out / f"{name}.json"))
     tmp_json.write_text(json.dumps(index_doc, separators=(",", ":")))
     os.replace(tmp_json, out / f"{name}.json")  # last: marks the shard complete
     return {"split": split, "shard": name, "mixtures": len(folders) - len(errors), "examples": len(examples),

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from .atomic import FILE_MODE
+from .atomic import FILE_MODE, make_temp
 from .audio import (
     FORMATS, LOSSY, STDIO, SUBTYPES, check_can_write, check_input_file, check_stream, describe_error, find_audio_files,
     open_writer, peak_scale, subtype_for,
@@ -312,7 +312,7 @@ class _Writers:
                 else:
                     folder = os.path.dirname(os.path.abspath(path))
                     self._makedirs(folder, path)
-                    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+                    fd, tmp = make_temp(path)
                     os.close(fd)
                 self.tmp[stem] = tmp
                 self.files[stem] = open_writer(tmp, opts.fmt, opts.bits, sample_rate, channels)

@@ -81,6 +81,10 @@ def eval_command(
         split=split, oracle=oracle, threshold_db=absent_db, limit=limit,
     )
     job.items = plan(job)
+    if csv_path is not None:
+        from ..atomic import remove_stale_temps
+
+        remove_stale_temps(csv_path.parent)  # a CSV half-written by a run killed outright (kill -9)
     results: list[dict] = []
     failed: list[str] = []
     with console.make_progress() as progress:

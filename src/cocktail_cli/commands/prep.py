@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         """
         from rich.table import Table
 
+        from ..atomic import remove_stale_temps
         from ..console import err_console
         from ..prep import PrepConfig, prepare
 
@@ -64,8 +65,13 @@ def register(app: typer.Typer) -> None:
             for e in res["errors"]:
                 warn(e)
 
+        remove_stale_temps(output, depth=None)  # what a run killed outright (kill -9) left
         with progress:
-            summary = prepare(synth_dir, output, cfg, jobs=n_jobs, limit=limit, on_shard=on_shard, on_start=on_start)
+            try:
+                summary = prepare(synth_dir, output, cfg, jobs=n_jobs, limit=limit, on_shard=on_shard, on_start=on_start)
+            except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the workers have stopped: remove what they left
+                remove_stale_temps(output, depth=None, mine=True)
+                raise
         if as_json:
             emit_json(summary.to_dict())
         else:

@@ -64,6 +64,7 @@ def separate(
 ) -> None:
     import torch
 
+    from ..atomic import remove_stale_temps
     from ..audio import check_writable_dir
     from ..separate import SeparateOptions, is_done, load_separator, plan
 
@@ -83,6 +84,11 @@ def separate(
     jobs_list = plan(inputs, opts)
     if not opts.to_stdout:
         check_writable_dir(opts.out)
+        # temporaries of an earlier run killed outright (kill -9): in --out and the folders the
+        # template makes below it, and wherever this run writes
+        remove_stale_temps(opts.out, depth=opts.filename.count("/"))
+        for folder in sorted({os.path.dirname(p) for job in jobs_list for p in job.outputs.values()}):
+            remove_stale_temps(folder)
     if skip_existing:
         todo = []
         for job in jobs_list:
@@ -116,6 +122,7 @@ def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
 
     failed: list[str] = []
     lock = threading.Lock()
+    stop = threading.Event()  # Ctrl-C or SIGTERM reached the main thread: files in flight give up
     with console.make_progress() as progress:
         overall = progress.add_task(f"{len(jobs_list)} file(s)", total=len(jobs_list)) if len(jobs_list) > 1 else None
 
@@ -124,6 +131,8 @@ def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
             task = progress.add_task(label, total=None)
 
             def on_progress(done: int, total: int) -> None:
+                if stop.is_set():
+                    raise KeyboardInterrupt  # unwinds separate_file: its temporaries are removed
                 progress.update(task, completed=done, total=total)
 
             try:
@@ -152,8 +161,14 @@ def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
                     progress.advance(overall)
 
         if jobs > 1 and len(jobs_list) > 1:
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pool = ThreadPoolExecutor(max_workers=jobs)
+            try:
                 list(pool.map(work, jobs_list))
+            except BaseException:
+                stop.set()  # files in flight stop at their next block; the rest never start
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown()
         else:
             for job in jobs_list:
                 work(job)

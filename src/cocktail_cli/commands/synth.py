@@ -59,8 +59,9 @@ def synth(
     split: Split = typer.Option("train", "--split", help="Which split to build (never shares a clip with the others)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON line on stdout."),
 ) -> None:
+    from ..atomic import remove_stale_temps
     from ..console import err_console
-    from ..synth import SynthConfig, parse_list, synthesize
+    from ..synth import SynthConfig, _remove_leftovers, parse_list, synthesize
 
     config = SynthConfig(
         seconds=seconds,
@@ -83,7 +84,15 @@ def synth(
                 tasks[phase] = bar.add_task(labels.get(phase, phase), total=total)
             bar.update(tasks[phase], completed=done, total=total)
 
-        summary = synthesize(source_dir, out_dir, config, count=count, jobs=jobs, split=split.value, progress=progress)
+        cache = Path(out_dir) / ".cache"
+        remove_stale_temps(cache, depth=None)  # what a run killed outright (kill -9) left there
+        try:
+            summary = synthesize(source_dir, out_dir, config, count=count, jobs=jobs, split=split.value, progress=progress)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the workers have stopped: remove what they left
+            if (Path(out_dir) / split.value).is_dir():
+                _remove_leftovers(Path(out_dir) / split.value)
+            remove_stale_temps(cache, depth=None, mine=True)
+            raise
     if as_json:
         emit_json(summary.to_dict())
     else:

@@ -102,11 +102,13 @@ def register(app: typer.Typer) -> None:
 
         Example: cocktail train store/ -o model.pt --steps 20000
         """
+        from ..atomic import remove_stale_temps
         from ..console import err_console
         from ..train import Hooks, TrainConfig, train
 
         if output.exists() and not resume and not force:
             raise CocktailError("output exists; use --resume to continue it or --force to start over", output)
+        remove_stale_temps(output.parent)  # a checkpoint half-written by a run killed outright (kill -9)
         cfg = TrainConfig(
             store=str(store), output=str(output), arch=arch, arch_args=_parse_arch_args(arch_arg), norm=norm,
             optimizer=optimizer, lr=lr, rho=rho, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
