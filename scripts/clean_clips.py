@@ -1,9 +1,12 @@
 """Listen-style check for the model card: real recordings of one class, alone, through a model.
 
     python scripts/clean_clips.py [--model PATH] [--corpus ../shared/corpus] [--split test] [--per-class 40]
+                                  [--rate 44100] [--bits 16]
 
 For up to ``--per-class`` clips of each class in the split (at least 2 s long), a 3 s excerpt at
--26 dBFS RMS is separated and the share of the output energy in each stem is measured. Prints,
+-26 dBFS RMS is played as a file at ``--rate`` (resampled; 16-bit, or float with ``--bits 0``),
+separated, and the share of the output energy in each stem is measured. A class with no clip in
+the split (corpus-extra has no test baby cries) is left out. Prints,
 per class, the median share that lands in the clip's own stem and where the rest goes (medians
 over clips), as a markdown table. ``tests/test_shipped_model.py`` asserts a floor on the same
 measure for 8 clips a class.
@@ -17,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from cocktail_cli.audio import audio_info
+from cocktail_cli.audio import audio_info, resample
 from cocktail_cli.classes import CLASSES
+from cocktail_cli.errors import CocktailError
 from cocktail_cli.separator import Separator
 from cocktail_cli.sources import scan_sources
 
@@ -40,19 +44,29 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--per-class", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rate", type=int, default=44100, help="play the clips as a file at this rate (default 44100)")
+    ap.add_argument("--bits", type=int, default=16, choices=(0, 16, 24), help="16 or 24-bit PCM, or 0 for float")
     args = ap.parse_args()
     sep = Separator.from_checkpoint(args.model)
     rng = np.random.default_rng(args.seed)
-    sources = scan_sources(args.corpus, args.split)  # the split as synth sees it (manifest or folders)
-    clips = {c: [clip.path for clip in sources.clips[c] if audio_info(clip.path).duration >= 2.0] for c in CLASSES}
+    clips = {}
+    for c in CLASSES:  # the split as synth sees it (manifest or folders)
+        try:
+            found = scan_sources(args.corpus, args.split, [c]).clips[c]
+        except CocktailError:
+            continue
+        clips[c] = [clip.path for clip in found if audio_info(clip.path).duration >= 2.0]
     print("| clip class | clips | " + " | ".join(f"share in {c}" for c in CLASSES) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in CLASSES) + " |")
-    for cls in CLASSES:
+    for cls in clips:
         chosen = rng.permutation(len(clips[cls]))[: args.per_class]
         shares = []
         for i in chosen:
             x, sr = excerpt(clips[cls][i], 3.0, rng)
-            stems = sep.separate(x[None], sr)[:, 0].astype(np.float64)
+            x = resample(x, sr, args.rate) if sr != args.rate else x
+            if args.bits:
+                x = np.round(x * 2 ** (args.bits - 1)) / 2 ** (args.bits - 1)
+            stems = sep.separate(x[None].astype(np.float32), args.rate)[:, 0].astype(np.float64)
             energy = (stems**2).sum(-1)
             shares.append(energy / energy.sum())
         med = np.median(np.array(shares), axis=0)

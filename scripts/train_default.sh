@@ -4,16 +4,18 @@
 # continue a run in a later session), run the script again with the same settings.
 #
 #   bash scripts/train_default.sh                    # everything under runs/default/
-#   FINETUNE_CPU_MINUTES=300 bash scripts/train_default.sh   # continue the last phase further
+#   ROBUST_CPU_MINUTES=300 bash scripts/train_default.sh     # continue the last phase further
 #   ARCH=paper bash scripts/train_default.sh         # the paper's network, same data, same budget
 #
 # Time on the reference machine (2 CPU cores): synth ~6 min, prep ~2 min (each twice for tcn),
-# training 240 + 200 + 240 + 230 CPU-minutes for tcn (about 8.5 hours wall on idle cores), 126 for paper;
-# eval ~4 min a model.
+# training 240 + 200 + 240 + 230 + 170 CPU-minutes for tcn (about 10 hours wall on idle cores), 126
+# for paper; eval ~4 min a model. Phase 7 also needs corpus-extra built in $EXTRA (6.5 min; see
+# ../shared/corpus-extra/README.md: `python ../shared/corpus-extra/build.py data/corpus-extra --mirror MIRROR`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CORPUS=${CORPUS:-../shared/corpus}
+EXTRA=${EXTRA:-data/corpus-extra}
 WORK=${WORK:-runs/default}
 ARCH=${ARCH:-tcn}
 OUT=${OUT:-models/default.pt}
@@ -26,6 +28,11 @@ COCKTAIL=${COCKTAIL:-cocktail}
 SYNTH=(--sample-rate 22050 --seconds 4 --lowpass-prob 0.3 --gain-db 8 --jobs 2)
 $COCKTAIL synth "$CORPUS" -o "$WORK/synth" --split val --count 400 "${SYNTH[@]}" --seed 7
 $COCKTAIL synth "$CORPUS" -o "$WORK/synth" --split test --count 600 "${SYNTH[@]}" --seed 7
+# The second test set: the test splits of both folders as one (corpus-extra's test split has only
+# speech and other; the corpus gives the other classes).
+if [ -e "$EXTRA/manifest.csv" ]; then
+    $COCKTAIL synth "$CORPUS" "$EXTRA" -o "$WORK/synth-extra" --split test --count 600 "${SYNTH[@]}" --seed 7
+fi
 $COCKTAIL synth "$CORPUS" -o "$WORK/synth" --split train --count 20000 "${SYNTH[@]}" --seed 7
 
 $COCKTAIL prep "$WORK/synth" -o "$WORK/store" --jobs 2
@@ -85,9 +92,18 @@ if [ "$ARCH" = tcn ]; then
     # 6. More dynamic mixing, a new run again from the end of phase 5 (fresh AdamW at a lower
     #    7e-4, cosine over 230 CPU-minutes, another seed): phase 5 was still improving when its
     #    budget ran out. --steps is only a ceiling here; the budget ends the run.
-    FINAL=$WORK/tcn-remix2.pt
-    $COCKTAIL train "$WORK/store-sirens" -o "$FINAL" --init-from "$REMIX" --remix --lr 7e-4 --steps 16000 \
+    REMIX2=$WORK/tcn-remix2.pt
+    $COCKTAIL train "$WORK/store-sirens" -o "$REMIX2" --init-from "$REMIX" --remix --lr 7e-4 --steps 16000 \
         --cpu-minutes "${FINETUNE_CPU_MINUTES:-230}" --seed 3 "${NEW_RUN[@]}" >> "$WORK/tcn-remix2-train.jsonl"
+    # 7. The user's file: features floored 80 dB under the loudest bin (train --floor-db, the
+    #    default), and mixtures drawn afresh at every step from the corpus and corpus-extra's train
+    #    clips with per-source speed, band-limiting and phone-line augmentation, then the file's
+    #    path: level -45..0 dBFS, resampling round trips through 8/16/44.1/48 kHz, low-pass, noise,
+    #    8-24-bit or float quantisation (cocktail_cli/mixing.py). New features, so the input
+    #    statistics are refitted. Validation: 200 mixtures drawn once from both folders' val clips.
+    FINAL=$WORK/tcn-robust.pt
+    OMP_WAIT_POLICY=PASSIVE $COCKTAIL train --sources "$CORPUS" --sources "$EXTRA" -o "$FINAL" --init-from "$REMIX2" \
+        --lr 1e-3 --steps 12000 --cpu-minutes "${ROBUST_CPU_MINUTES:-170}" --seed 4 "${NEW_RUN[@]}" >> "$WORK/tcn-robust-train.jsonl"
 else
     # Another architecture (paper: its own recipe from the train defaults, Adam 1e-3 at a
     # constant rate, n_fft 512, summed magnitude MSE) on the same store, stopped at the CPU time
@@ -108,6 +124,15 @@ fi
 # The card's table: mixture floor, the model and the oracle ideal ratio mask on the test split.
 $COCKTAIL eval "$WORK/synth" --split test --model "$MODEL" --oracle irm1 --json > "$WORK/$ARCH-eval-test.jsonl"
 tail -n 1 "$WORK/$ARCH-eval-test.jsonl"
+if [ -d "$WORK/synth-extra/test" ]; then
+    $COCKTAIL eval "$WORK/synth-extra" --split test --model "$MODEL" --oracle irm1 --json > "$WORK/$ARCH-eval-test-extra.jsonl"
+fi
+# The card's figures by input rate and format, and clean clips played as 44.1 kHz 16-bit files.
+python scripts/rate_table.py "$WORK/synth/test" --model "$MODEL" --count 200 > "$WORK/$ARCH-rates.md"
+python scripts/clean_clips.py --model "$MODEL" --corpus "$CORPUS" > "$WORK/$ARCH-clean-clips.md"
+if [ -e "$EXTRA/manifest.csv" ]; then
+    python scripts/clean_clips.py --model "$MODEL" --corpus "$EXTRA" > "$WORK/$ARCH-clean-clips-extra.md"
+fi
 if [ "$ARCH" = tcn ]; then
     # The card's other tcn rows: at the paper network's budget, and before the fine-tuning.
     if [ -e "$WORK/tcn-7500.pt" ]; then
@@ -115,7 +140,7 @@ if [ "$ARCH" = tcn ]; then
     fi
     $COCKTAIL eval "$WORK/synth" --split test --model "$CKPT" --json > "$WORK/tcn-240-eval-test.jsonl"
     # and the two previous shipped models: phases 4 and 5, calibrated the same way
-    for pair in "$SIRENS:440" "$REMIX:680"; do
+    for pair in "$SIRENS:440" "$REMIX:680" "$REMIX2:910"; do
         src=${pair%:*} name=tcn-${pair##*:}
         python scripts/calibrate_temperature.py "$src" "$WORK/synth" --split val -o "$WORK/$name.pt" > "$WORK/calibration-${pair##*:}.md"
         $COCKTAIL eval "$WORK/synth" --split test --model "$WORK/$name.pt" --json > "$WORK/$name-eval-test.jsonl"

@@ -43,6 +43,13 @@ class SourceSet:
     from_manifest: bool
     #: Clips found unusable (``rel`` -> reason); draws never pick them.
     bad: dict[str, str] = field(default_factory=dict)
+    #: Every source folder, ``root`` first. A clip of folder k > 0 is named ``"k::rel"``, so a
+    #: recipe made from one folder reads exactly as before.
+    roots: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.roots:
+            self.roots = [self.root]
 
     def fingerprint(self) -> str:
         """Changes when the candidate list changes, which would change every recipe."""
@@ -51,6 +58,46 @@ class SourceSet:
             for clip in self.clips.get(cls, []):
                 h.update(f"{cls}\0{clip.rel}\n".encode())
         return h.hexdigest()[:16]
+
+
+def clip_path(roots: str | list[str], rel: str) -> str:
+    """The file of clip ``rel`` (see :attr:`SourceSet.roots`) under ``roots``."""
+    if isinstance(roots, (str, os.PathLike)):
+        roots = [str(roots)]
+    k, sep, rest = rel.partition("::")
+    if sep and k.isdigit():
+        return os.path.join(roots[int(k)], rest)
+    return os.path.join(roots[0], rel)
+
+
+def scan_folders(source_dirs: list, split: str, classes: list[str] | None = None) -> SourceSet:
+    """:func:`scan_sources` over several folders (e.g. the corpus and corpus-extra) as one set.
+
+    A class may be missing from some folders (corpus-extra has no test baby cries), not from all.
+    """
+    if len(source_dirs) == 1:
+        return scan_sources(source_dirs[0], split, classes)
+    classes = list(CLASSES) if classes is None else classes
+    merged: dict[str, list[Clip]] = {c: [] for c in classes}
+    roots, manifests = [], []
+    for k, folder in enumerate(source_dirs):
+        part = None
+        for cls in classes:
+            try:
+                one = scan_sources(folder, split, [cls])
+            except CocktailError as err:
+                if "not found" in str(err):
+                    raise
+                continue
+            part = one
+            prefix = f"{k}::" if k else ""
+            merged[cls] += [Clip(cls, prefix + c.rel, c.path) for c in one.clips[cls]]
+        roots.append(str(Path(folder).resolve()))
+        manifests.append(part.from_manifest if part else False)
+    for cls, found in merged.items():
+        if not found:
+            raise CocktailError(f"no clip of class '{cls}' in split '{split}' of any source folder", ", ".join(map(str, source_dirs)))
+    return SourceSet(roots[0], split, merged, from_manifest=all(manifests), roots=roots)
 
 
 def split_of(key: str) -> str:

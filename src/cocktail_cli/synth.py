@@ -44,7 +44,7 @@ from .classes import CLASSES, TARGET_CLASSES
 from .sirens import draw_siren, render_siren
 from .console import warn
 from .errors import AudioError, CocktailError
-from .sources import SPLITS, SourceSet, needed_classes, probe, scan_sources
+from .sources import SPLITS, SourceSet, clip_path, needed_classes, probe, scan_folders
 
 #: 16-bit PCM as soundfile reads it back: sample / 32768.
 PCM_SCALE = 32768
@@ -249,7 +249,7 @@ def _is_synthetic(src: dict) -> bool:
     return bool(src.get("synthetic"))
 
 
-def render(recipe: dict, root: str, store: VariantStore, config: SynthConfig) -> tuple[np.ndarray, dict]:
+def render(recipe: dict, root: str | list[str], store: VariantStore, config: SynthConfig) -> tuple[np.ndarray, dict]:
     """The quantised stems ``(5, samples)`` int16 of ``recipe``, and the recipe completed with
     what rendering decided (offsets, lengths, level factors, the common scale).
 
@@ -265,7 +265,7 @@ def render(recipe: dict, root: str, store: VariantStore, config: SynthConfig) ->
         if synthetic:
             variant = render_siren(src["synthetic"], n, sr)
         else:
-            variant = store.load(os.path.join(root, src["file"]), src["pitch"], src["stretch"])
+            variant = store.load(clip_path(root, src["file"]), src["pitch"], src["stretch"])
         length = len(variant)
         if length >= n:
             src_offset, dst_offset, count = int(src["position"] * (length - n + 1)), 0, n
@@ -307,19 +307,21 @@ def mix_of(stems: np.ndarray) -> np.ndarray:
     return stems.astype(np.int32).sum(axis=0).astype(np.int16)
 
 
-def rebuild(row: dict, source_dir: str | os.PathLike, cache_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def rebuild(row: dict, source_dir, cache_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Rebuild one mixture from its metadata row: ``(mix, stems)`` as int16 samples.
 
-    Needs the row's settings (stored in it) and the source files; variants missing from
+    Needs the row's settings (stored in it) and the source files (``source_dir``: the folder, or
+    the list of folders the split was made from, in the same order); variants missing from
     ``cache_dir`` are recomputed.
     """
     config = SynthConfig(**_config_kwargs(row["config"]))
     store = VariantStore(cache_dir, config.sample_rate)
-    root = str(Path(source_dir).resolve())
+    dirs = source_dir if isinstance(source_dir, (list, tuple)) else [source_dir]
+    root = [str(Path(d).resolve()) for d in dirs]
     for src in row["sources"]:
         if _is_synthetic(src):  # rendered from its parameters
             continue
-        store.build(os.path.join(root, src["file"]), [(src["pitch"], src["stretch"])])
+        store.build(clip_path(root, src["file"]), [(src["pitch"], src["stretch"])])
     stems, _ = render(row, root, store, config)
     return mix_of(stems), stems
 
@@ -424,7 +426,7 @@ class _Runner:
 
 
 def synthesize(
-    source_dir: str | os.PathLike,
+    source_dir,
     out_dir: str | os.PathLike,
     config: SynthConfig | None = None,
     count: int = 1000,
@@ -434,6 +436,8 @@ def synthesize(
 ) -> SynthSummary:
     """Make mixtures ``0 .. count-1`` of ``split`` under ``out_dir/split``; resume what exists.
 
+    ``source_dir``: a folder, or a list of folders whose clips are drawn from as one set.
+
     ``progress(phase, done, total)`` is called as work completes (phase "variants" or "mixtures").
     Raises :class:`CocktailError` for unusable input (missing/empty class folder, bad settings).
     """
@@ -441,7 +445,8 @@ def synthesize(
     config = config or SynthConfig()
     if count < 0:
         raise CocktailError(f"count must be >= 0, got {count}")
-    sources = scan_sources(source_dir, split, needed_classes(config.active_prob, config.others))
+    dirs = list(source_dir) if isinstance(source_dir, (list, tuple)) else [source_dir]
+    sources = scan_folders(dirs, split, needed_classes(config.active_prob, config.others))
     out = Path(out_dir)
     split_dir = out / split
     check_writable_dir(split_dir)
@@ -458,7 +463,7 @@ def synthesize(
         _probe_all(sources)
         job = {
             "config": config.to_dict(),
-            "root": sources.root,
+            "root": sources.roots,
             "cache_dir": str(cache_dir),
             "split_dir": str(split_dir),
         }
@@ -524,7 +529,7 @@ def _draw_usable(
             report("variants", k, len(tasks))
             if problem is not None:
                 sources.bad[rel] = problem
-                warn(f"skipping {os.path.join(sources.root, rel)}: {problem}")
+                warn(f"skipping {clip_path(sources.roots, rel)}: {problem}")
                 found_bad = True
         summary.variant_seconds += time.perf_counter() - started
         if not found_bad:
@@ -555,7 +560,7 @@ def _check_settings(split_dir: Path, config: SynthConfig, sources: SourceSet) ->
         "version": RECIPE_VERSION,
         "split": sources.split,
         "config": config.to_dict(),
-        "sources": sources.root,
+        "sources": sources.root if len(sources.roots) == 1 else sources.roots,
         "sources_fingerprint": sources.fingerprint(),
     }
     path = split_dir / "synth.json"

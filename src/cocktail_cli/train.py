@@ -14,9 +14,11 @@ the others on the waveform that :class:`~cocktail_cli.separator.Separator` recon
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 
@@ -29,8 +31,10 @@ from .checkpoint import LoadedModel, load_checkpoint, read_raw, save_checkpoint
 from .classes import CLASSES, N_CLASSES
 from .errors import CheckpointError, CocktailError
 from .losses import active_stems, magnitude_mse, waveform_loss
+from .mixing import FixedMixtures, MixConfig, MixedBatches, load_bank
 from .metrics import si_sdr
 from .nets import ARCHS, DEFAULT_ARCH, build, n_parameters
+from .nets.norm import DEFAULT_FLOOR_DB
 from .prep import StoreSplit, read_manifest
 from .separator import Separator
 from .stft import STFTConfig
@@ -50,8 +54,16 @@ RESUMABLE_OVERRIDES = ("steps", "epochs", "device", "threads", "checkpoint_minut
 
 @dataclass
 class TrainConfig:
-    store: str
+    store: str | None
     output: str
+    # Source folders (corpus, corpus-extra, ...): train on mixtures drawn afresh at every step
+    # (:mod:`cocktail_cli.mixing`) instead of a store's fixed mixtures; validation on mixtures
+    # drawn once from their val split. ``mix`` overrides :class:`~cocktail_cli.mixing.MixConfig`.
+    sources: list[str] | None = None
+    mix: dict = field(default_factory=dict)
+    # Feature floor, dB under the input's loudest bin (tcn, blstm; see nets.norm.log_magnitude).
+    # None: no floor, as in runs made before it existed (they resume as they were).
+    floor_db: float | None = DEFAULT_FLOOR_DB
     arch: str = DEFAULT_ARCH
     arch_args: dict = field(default_factory=dict)
     norm: str | None = None  # None: the store's
@@ -219,6 +231,64 @@ class Batches:
         return torch.from_numpy(out)
 
 
+def _store_data(cfg: TrainConfig, init: LoadedModel | None) -> tuple:
+    """Training from a ``cocktail prep`` store: its train split, its (or ``--val``'s) val split."""
+    if not cfg.store:
+        raise CocktailError("give a training store (from `cocktail prep`) or --sources folders")
+    manifest = read_manifest(cfg.store)
+    train_split = _pick_split(manifest, cfg.train_split, ("train",), cfg.store, "training")
+    if train_split is None:
+        raise CocktailError("store has several splits and none is named 'train'; pick one with --train-split", cfg.store)
+    data = StoreSplit(cfg.store, train_split)
+    stft = _train_stft(cfg, data.stft)
+    if init is not None and stft != init.stft:
+        raise CocktailError(
+            f"--init-from model's STFT ({init.stft.sample_rate} Hz, n_fft {init.stft.n_fft}, hop {init.stft.hop}) "
+            f"does not fit the store ({data.stft.sample_rate} Hz)", cfg.init_from,
+        )
+    if cfg.norm is None:
+        cfg.norm = manifest.get("norm", "cmvn")
+    segment = data.samples if cfg.segment is None else int(round(cfg.segment * stft.sample_rate))
+    if not stft.n_fft <= segment <= data.samples:
+        raise CocktailError(f"--segment must be between {stft.n_fft / stft.sample_rate:.3f} s and the store's {data.samples / stft.sample_rate:g} s")
+    val_data = None
+    val_root = cfg.val_store or cfg.store
+    val_manifest = read_manifest(val_root) if cfg.val_store else manifest
+    val_split = _pick_split(val_manifest, cfg.val_split, ("val", "dev", "valid", "validation"), val_root, "validation")
+    if cfg.val_store is None and val_split == train_split:
+        val_split = None
+    if val_split is not None:
+        val_data = StoreSplit(val_root, val_split)
+        if val_data.stft.sample_rate != stft.sample_rate or val_data.samples < segment:
+            raise CocktailError("validation store has another sample rate or shorter examples than the training store", val_root)
+    batches = Batches(data, cfg.batch_size, cfg.seed, segment, cfg.gain_db, cfg.remix)
+    return stft, segment, manifest, train_split, data, val_data, batches, len(data)
+
+
+def _mixed_data(cfg: TrainConfig, init: LoadedModel | None) -> tuple:
+    """Training on mixtures drawn at every step from the source folders' train clips; validation
+    on ``val_examples`` mixtures drawn once (seeded) from their val clips, or on ``--val``'s store."""
+    mix = MixConfig.from_dict(cfg.mix)
+    if cfg.segment is not None:
+        mix.seconds = float(cfg.segment)
+    stft = _train_stft(cfg, init.stft if init is not None else STFTConfig())
+    if init is not None and stft != init.stft:
+        raise CocktailError("--n-fft/--hop differ from the --init-from model's", cfg.init_from)
+    if cfg.norm is None:
+        cfg.norm = "cmvn"
+    bank = load_bank(cfg.sources, "train", stft.sample_rate)
+    segment = int(round(mix.seconds * stft.sample_rate))
+    if segment < stft.n_fft:
+        raise CocktailError(f"--segment must be at least {stft.n_fft / stft.sample_rate:.3f} s")
+    if cfg.val_store:
+        val_data = StoreSplit(cfg.val_store, _pick_split(read_manifest(cfg.val_store), cfg.val_split, ("val", "dev"), cfg.val_store, "validation") or "val")
+    else:
+        val_data = FixedMixtures(load_bank(cfg.sources, "val", stft.sample_rate), mix, cfg.val_examples, cfg.seed)
+    norm_data = FixedMixtures(bank, mix, cfg.norm_examples, cfg.seed + 1)
+    manifest = {"listing": bank.listing}
+    return stft, segment, manifest, "train", norm_data, val_data, MixedBatches(bank, mix, cfg.batch_size, cfg.seed), len(bank)
+
+
 # -- model -------------------------------------------------------------------------------------
 
 
@@ -240,6 +310,8 @@ def make_model(cfg: TrainConfig, stft: STFTConfig, segment: int) -> nn.Module:
     if cfg.arch == "paper":
         args["frames"] = stft.n_frames(segment)
     args.update(cfg.arch_args)
+    if "floor_db" in inspect.signature(ARCHS[cfg.arch]).parameters:
+        args["floor_db"] = cfg.floor_db  # also over an --init-from model's own (it may have none)
     try:
         return build(cfg.arch, **args)
     except (TypeError, ValueError) as err:
@@ -349,13 +421,11 @@ def _rng_state() -> dict:
     return {"torch": torch.get_rng_state()}
 
 
-def _check_resume(ckpt: dict, path: str, manifest: dict) -> dict:
+def _check_resume(ckpt: dict, path: str) -> dict:
     resume = ckpt.get("resume")
     if not isinstance(resume, dict) or "step" not in resume or "config" not in resume or "optimizer" not in resume:
         raise CheckpointError("cannot resume: checkpoint has no resume state (exported model?)", path)
     stored = resume["config"]
-    if resume.get("store_listing") not in (None, manifest.get("listing")):
-        raise CheckpointError("cannot resume: checkpoint was trained on a different store", path)
     if ckpt["arch"] != stored.get("arch"):
         raise CheckpointError("damaged checkpoint (architecture does not match its resume state)", path)
     return resume
@@ -383,168 +453,230 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
     checkpoint would (tests use it to check that ``resume`` continues exactly).
     """
     hooks = hooks or Hooks()
-    state = None
-    if resume and os.path.exists(cfg.output):
-        ckpt = read_raw(cfg.output)
-        state = _check_resume(ckpt, cfg.output, read_manifest(cfg.store))
-        known = {f.name for f in fields(TrainConfig)}
-        stored = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
-        for key in RESUMABLE_OVERRIDES:
-            if getattr(cfg, key) is not None and key not in ("steps", "epochs"):
-                setattr(stored, key, getattr(cfg, key))
-        if cfg.steps is not None or cfg.epochs is not None:
-            stored.steps, stored.epochs = cfg.steps, cfg.epochs
-        stored.store, stored.output = cfg.store, cfg.output
-        cfg = stored
-    elif os.path.exists(cfg.output) and not resume and os.path.isdir(cfg.output):
-        raise CocktailError("output is a folder; give a file name such as model.pt", cfg.output)
-    init = None
-    parent = ckpt.get("training", {}).get("init_from") if state is not None else None
-    if state is None and cfg.init_from:
-        init, parent = _start_from(cfg)
-    cfg = cfg.resolved()
-
-    device = cfg.device or best_device()
-    dist_info = init_distributed(device)
-    if device == "cuda" and dist_info.world > 1:
-        device = f"cuda:{dist_info.local_rank}"
-    threads = cfg.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", dist_info.world)))
-    torch.set_num_threads(threads)
-
-    manifest = read_manifest(cfg.store)
-    train_split = _pick_split(manifest, cfg.train_split, ("train",), cfg.store, "training")
-    if train_split is None:
-        raise CocktailError("store has several splits and none is named 'train'; pick one with --train-split", cfg.store)
-    data = StoreSplit(cfg.store, train_split)
-    stft = _train_stft(cfg, data.stft)
-    if init is not None and stft != init.stft:
-        raise CocktailError(
-            f"--init-from model's STFT ({init.stft.sample_rate} Hz, n_fft {init.stft.n_fft}, hop {init.stft.hop}) "
-            f"does not fit the store ({data.stft.sample_rate} Hz)", cfg.init_from,
-        )
-    if cfg.norm is None:
-        cfg.norm = manifest.get("norm", "cmvn")
-    segment = data.samples if cfg.segment is None else int(round(cfg.segment * stft.sample_rate))
-    if not stft.n_fft <= segment <= data.samples:
-        raise CocktailError(f"--segment must be between {stft.n_fft / stft.sample_rate:.3f} s and the store's {data.samples / stft.sample_rate:g} s")
-    if cfg.batch_size % dist_info.world:
-        raise CocktailError(f"--batch-size {cfg.batch_size} must be a multiple of the number of processes ({dist_info.world})")
-    val_data = None
-    val_root = cfg.val_store or cfg.store
-    val_manifest = read_manifest(val_root) if cfg.val_store else manifest
-    val_split = _pick_split(val_manifest, cfg.val_split, ("val", "dev", "valid", "validation"), val_root, "validation")
-    if cfg.val_store is None and val_split == train_split:
-        val_split = None
-    if val_split is not None:
-        val_data = StoreSplit(val_root, val_split)
-        if val_data.stft.sample_rate != stft.sample_rate or val_data.samples < segment:
-            raise CocktailError("validation store has another sample rate or shorter examples than the training store", val_root)
-
-    batches = Batches(data, cfg.batch_size, cfg.seed, segment, cfg.gain_db, cfg.remix)
-    total = cfg.steps if cfg.steps is not None else int(round((cfg.epochs or 1) * batches.steps_per_epoch))
-    total = max(1, total)
-    eval_every = cfg.eval_every or min(batches.steps_per_epoch, 500)
-
-    torch.manual_seed(cfg.seed)
-    model = make_model(cfg, stft, segment)
-    if state is not None:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    elif init is not None:
-        model.load_state_dict(init.model.state_dict(), strict=True)  # normalisation statistics included
-    else:
-        fit_norm(model, stft, data, cfg.norm_examples, cfg.seed, segment)
-    model.to(device)
-    net: nn.Module = model
-    if dist_info.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(model, device_ids=[dist_info.local_rank] if device.startswith("cuda") else None)
-    optimizer = make_optimizer(cfg, model.parameters())
-    step = 0
-    history: list = []
-    spent = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "examples": 0}
-    if state is not None:
+    run = _Run(cfg, resume)
+    if run.dist.main and hooks.on_start:
+        hooks.on_start(run.info())
+    if run.out_of_budget():
+        run.total = run.step  # resumed with its budget already spent: nothing left to do
+    with _Prefetch(run) as batches:
         try:
-            optimizer.load_state_dict(state["optimizer"])
-        except (ValueError, KeyError) as err:
-            raise CheckpointError(f"cannot resume: optimizer state does not match ({err})", cfg.output) from None
-        step = int(state["step"])
-        history = list(state.get("history", []))
-        spent.update(state.get("spent", {}))
-        torch.set_rng_state(state["rng"]["torch"])
+            while run.step < run.total:
+                loss = run.train_step(batches.take(run.step))
+                if run.dist.main and hooks.on_step:
+                    hooks.on_step(run.step, run.total, loss)
+                if run.out_of_budget():
+                    run.total = run.step  # the budget is spent: finish here as if this were the last step
+                if run.step % run.eval_every == 0 or run.step == run.total:
+                    run.evaluate(hooks)
+                if run.checkpoint_due() and run.step < run.total:
+                    run.save(hooks)
+                if stop_after is not None and stop_after <= run.step < run.total:
+                    run.save(hooks)
+                    return run.summary()
+        except KeyboardInterrupt:
+            if run.step > 0:
+                run.save(hooks)
+            raise
+    run.save(hooks)
+    result = run.summary()
+    _barrier(run.dist)
+    return result
 
-    info = {
-        "arch": cfg.arch, "arch_args": dict(model.config), "parameters": n_parameters(model), "device": device,
-        "threads": threads, "world": dist_info.world, "steps": total, "start_step": step,
-        "steps_per_epoch": batches.steps_per_epoch, "train_examples": len(data),
-        "val_examples": min(cfg.val_examples, len(val_data)) if val_data is not None else 0,
-        "segment_seconds": segment / stft.sample_rate, "optimizer": cfg.optimizer, "lr": cfg.lr, "schedule": cfg.schedule,
-    }
-    if dist_info.main and hooks.on_start:
-        hooks.on_start(info)
 
-    last_val: dict | None = history[-1]["val"] if history else None
-    window: list[torch.Tensor] = []
-    t_wall, t_cpu = time.perf_counter(), time.process_time()
-    last_ckpt = time.monotonic()
+class _Prefetch:
+    """Draws the next batch in a thread while the current step runs. Batches are a pure function
+    of the step, so this changes nothing but time: mixtures drawn on the fly cost about 0.2 s a
+    batch in numpy/soxr, which release the GIL."""
 
-    def summary() -> dict:
-        now_wall, now_cpu = time.perf_counter(), time.process_time()
+    def __init__(self, run: "_Run"):
+        self.run = run
+
+    def __enter__(self) -> "_Prefetch":
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.upcoming = self._submit(self.run.step)
+        return self
+
+    def _submit(self, step: int):
+        return self.pool.submit(self.run.batches.batch, step, self.run.dist.rank, self.run.dist.world)
+
+    def take(self, step: int) -> torch.Tensor:
+        stems = self.upcoming.result()
+        self.upcoming = self._submit(step + 1)
+        return stems
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Run:
+    """One training run: set-up (config, data, model, optimizer, resume state) in ``__init__``,
+    then the loop's named steps: :meth:`train_step`, :meth:`evaluate`, :meth:`save`."""
+
+    def __init__(self, cfg: TrainConfig, resume: bool):
+        self.state = None
+        ckpt: dict = {}
+        if resume and os.path.exists(cfg.output):
+            ckpt = read_raw(cfg.output)
+            self.state = _check_resume(ckpt, cfg.output)
+            cfg = _resumed_config(cfg, self.state)
+        elif os.path.exists(cfg.output) and not resume and os.path.isdir(cfg.output):
+            raise CocktailError("output is a folder; give a file name such as model.pt", cfg.output)
+        init = None
+        self.parent = ckpt.get("training", {}).get("init_from") if self.state is not None else None
+        if self.state is None and cfg.init_from:
+            init, self.parent = _start_from(cfg)
+        self.cfg = cfg = cfg.resolved()
+
+        self.device = cfg.device or best_device()
+        self.dist = init_distributed(self.device)
+        if self.device == "cuda" and self.dist.world > 1:
+            self.device = f"cuda:{self.dist.local_rank}"
+        self.threads = cfg.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world)))
+        torch.set_num_threads(self.threads)
+
+        if cfg.batch_size % self.dist.world:
+            raise CocktailError(f"--batch-size {cfg.batch_size} must be a multiple of the number of processes ({self.dist.world})")
+        data_of = _mixed_data if cfg.sources else _store_data
+        (self.stft, self.segment, self.manifest, self.train_split, data, self.val_data,
+         self.batches, self.n_train) = data_of(cfg, init)
+        if self.state is not None and self.state.get("store_listing") not in (None, self.manifest.get("listing")):
+            what = "set of source clips" if cfg.sources else "store"
+            raise CheckpointError(f"cannot resume: checkpoint was trained on a different {what}", cfg.output)
+        total = cfg.steps if cfg.steps is not None else int(round((cfg.epochs or 1) * self.batches.steps_per_epoch))
+        self.total = max(1, total)
+        self.eval_every = cfg.eval_every or min(self.batches.steps_per_epoch, 500)
+
+        torch.manual_seed(cfg.seed)
+        self.model = model = make_model(cfg, self.stft, self.segment)
+        if self.state is not None:
+            model.load_state_dict(ckpt["state_dict"], strict=True)
+        elif init is not None:
+            model.load_state_dict(init.model.state_dict(), strict=True)  # normalisation statistics included
+            if init.model.config.get("floor_db") != getattr(model, "floor_db", None):
+                fit_norm(model, self.stft, data, cfg.norm_examples, cfg.seed, self.segment)  # new features, new statistics
+        else:
+            fit_norm(model, self.stft, data, cfg.norm_examples, cfg.seed, self.segment)
+        model.to(self.device)
+        self.net: nn.Module = model
+        if self.dist.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.net = DistributedDataParallel(model, device_ids=[self.dist.local_rank] if self.device.startswith("cuda") else None)
+        self.optimizer = make_optimizer(cfg, model.parameters())
+        self.step = 0
+        self.history: list = []
+        self.spent = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "examples": 0}
+        if self.state is not None:
+            try:
+                self.optimizer.load_state_dict(self.state["optimizer"])
+            except (ValueError, KeyError) as err:
+                raise CheckpointError(f"cannot resume: optimizer state does not match ({err})", cfg.output) from None
+            self.step = int(self.state["step"])
+            self.history = list(self.state.get("history", []))
+            self.spent.update(self.state.get("spent", {}))
+            torch.set_rng_state(self.state["rng"]["torch"])
+        self.last_val: dict | None = self.history[-1]["val"] if self.history else None
+        self.window: list[torch.Tensor] = []  # per-class training losses since the last evaluation
+        self.budget_seconds = cfg.cpu_minutes * 60 if cfg.cpu_minutes is not None else None
+        self.t_wall, self.t_cpu = time.perf_counter(), time.process_time()
+        self.last_ckpt = time.monotonic()
+        self.net.train()
+
+    def info(self) -> dict:
+        cfg, val = self.cfg, self.val_data
         return {
-            "arch": cfg.arch, "parameters": n_parameters(model), "steps": step, "total_steps": total,
-            "epochs": step / batches.steps_per_epoch, "examples": spent["examples"] + 0,
-            "wall_seconds": spent["wall_seconds"] + now_wall - t_wall, "cpu_seconds": spent["cpu_seconds"] + now_cpu - t_cpu,
-            "device": device, "world": dist_info.world, "rank": dist_info.rank, "threads": threads,
-            "store": os.path.abspath(cfg.store), "store_listing": manifest.get("listing"), "train_split": train_split,
-            "train_examples": len(data), "val": last_val, "history": history, "config": asdict(cfg),
-            "init_from": parent,
-            "package_version": __version__,
+            "arch": cfg.arch, "arch_args": dict(self.model.config), "parameters": n_parameters(self.model), "device": self.device,
+            "threads": self.threads, "world": self.dist.world, "steps": self.total, "start_step": self.step,
+            "steps_per_epoch": self.batches.steps_per_epoch, "train_examples": self.n_train,
+            "val_examples": min(cfg.val_examples, len(val)) if val is not None else 0,
+            "segment_seconds": self.segment / self.stft.sample_rate, "optimizer": cfg.optimizer, "lr": cfg.lr, "schedule": cfg.schedule,
         }
 
-    def write_checkpoint() -> None:
-        nonlocal last_ckpt
-        if dist_info.main:
-            s = summary()
-            resume_state = {
-                "step": step, "epoch": step // batches.steps_per_epoch, "position": step % batches.steps_per_epoch,
-                "optimizer": optimizer.state_dict(), "rng": _rng_state(), "config": asdict(cfg),
-                "store_listing": manifest.get("listing"), "history": history,
-                "spent": {"wall_seconds": s["wall_seconds"], "cpu_seconds": s["cpu_seconds"], "examples": s["examples"]},
-            }
-            save_checkpoint(cfg.output, model, cfg.arch, stft, training=s, resume=resume_state)
-            if hooks.on_checkpoint:
-                hooks.on_checkpoint(cfg.output, step)
-        last_ckpt = time.monotonic()
+    # -- the step ----------------------------------------------------------------------------------
+    def train_step(self, stems: torch.Tensor) -> float:
+        cfg = self.cfg
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr_at(cfg, self.schedule_step(), self.total)
+        per = compute_loss(cfg, self.net, self.stft, stems.to(self.device))
+        loss = per.sum(1).mean() if cfg.loss == "magnitude" else per.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
+        self.optimizer.step()
+        if not torch.isfinite(loss):
+            raise CocktailError(f"training diverged at step {self.step} (loss {float(loss)}); lower --lr or --clip")
+        self.window.append(per.detach().mean(0).cpu())
+        self.step += 1
+        self.spent["examples"] += cfg.batch_size
+        return float(loss.detach())
 
-    def evaluate() -> None:
-        nonlocal last_val
-        train_loss = torch.stack(window).mean(0) if window else None
-        window.clear()
-        if dist_info.main:
-            val = validate(cfg, model, stft, val_data, cfg.val_examples, segment, device) if val_data is not None else None
-            s = summary()
+    # -- validation --------------------------------------------------------------------------------
+    def evaluate(self, hooks: Hooks) -> None:
+        train_loss = torch.stack(self.window).mean(0) if self.window else None
+        self.window.clear()
+        if self.dist.main:
+            val = None
+            if self.val_data is not None:
+                val = validate(self.cfg, self.model, self.stft, self.val_data, self.cfg.val_examples, self.segment, self.device)
+            s = self.summary()
             record = {
-                "step": step, "epoch": step / batches.steps_per_epoch, "wall_seconds": s["wall_seconds"],
-                "cpu_seconds": s["cpu_seconds"], "lr": optimizer.param_groups[0]["lr"],
+                "step": self.step, "epoch": self.step / self.batches.steps_per_epoch, "wall_seconds": s["wall_seconds"],
+                "cpu_seconds": s["cpu_seconds"], "lr": self.optimizer.param_groups[0]["lr"],
                 "train_loss": {c: float(train_loss[i]) for i, c in enumerate(CLASSES)} if train_loss is not None else None,
                 "val": val,
             }
-            history.append({k: v for k, v in record.items()})
-            last_val = val
+            self.history.append(dict(record))
+            self.last_val = val
             if hooks.on_eval:
                 hooks.on_eval(record)
-        _barrier(dist_info)
+        _barrier(self.dist)
 
-    budget_seconds = cfg.cpu_minutes * 60 if cfg.cpu_minutes is not None else None
+    # -- checkpointing -----------------------------------------------------------------------------
+    def checkpoint_due(self) -> bool:
+        cfg = self.cfg
+        return bool(cfg.checkpoint_steps and self.step % cfg.checkpoint_steps == 0) or (
+            time.monotonic() - self.last_ckpt >= cfg.checkpoint_minutes * 60)
 
-    def cpu_used() -> float:
-        return spent["cpu_seconds"] + time.process_time() - t_cpu
+    def save(self, hooks: Hooks) -> None:
+        if self.dist.main:
+            s = self.summary()
+            per_epoch = self.batches.steps_per_epoch
+            resume_state = {
+                "step": self.step, "epoch": self.step // per_epoch, "position": self.step % per_epoch,
+                "optimizer": self.optimizer.state_dict(), "rng": _rng_state(), "config": asdict(self.cfg),
+                "store_listing": self.manifest.get("listing"), "history": self.history,
+                "spent": {"wall_seconds": s["wall_seconds"], "cpu_seconds": s["cpu_seconds"], "examples": s["examples"]},
+            }
+            save_checkpoint(self.cfg.output, self.model, self.cfg.arch, self.stft, training=s, resume=resume_state)
+            if hooks.on_checkpoint:
+                hooks.on_checkpoint(self.cfg.output, self.step)
+        self.last_ckpt = time.monotonic()
 
-    def out_of_budget() -> bool:
-        if budget_seconds is None:  # the same on every rank: no need to agree
+    def summary(self) -> dict:
+        cfg = self.cfg
+        return {
+            "arch": cfg.arch, "parameters": n_parameters(self.model), "steps": self.step, "total_steps": self.total,
+            "epochs": self.step / self.batches.steps_per_epoch, "examples": self.spent["examples"] + 0,
+            "wall_seconds": self.spent["wall_seconds"] + time.perf_counter() - self.t_wall, "cpu_seconds": self.cpu_used(),
+            "device": self.device, "world": self.dist.world, "rank": self.dist.rank, "threads": self.threads,
+            "store": os.path.abspath(cfg.store) if cfg.store else None,
+            "sources": [os.path.abspath(s) for s in cfg.sources] if cfg.sources else None,
+            "store_listing": self.manifest.get("listing"), "train_split": self.train_split,
+            "train_examples": self.n_train, "val": self.last_val, "history": self.history, "config": asdict(cfg),
+            "init_from": self.parent,
+            "package_version": __version__,
+        }
+
+    # -- the CPU budget ----------------------------------------------------------------------------
+    def cpu_used(self) -> float:
+        return self.spent["cpu_seconds"] + time.process_time() - self.t_cpu
+
+    def out_of_budget(self) -> bool:
+        if self.budget_seconds is None:  # the same on every rank: no need to agree
             return False
-        over = cpu_used() >= budget_seconds
-        if dist_info.world > 1:  # every rank must stop at the same step: rank 0's clock decides
+        over = self.cpu_used() >= self.budget_seconds
+        if self.dist.world > 1:  # every rank must stop at the same step: rank 0's clock decides
             import torch.distributed as dist
 
             flag = torch.tensor([float(over)])
@@ -552,52 +684,27 @@ def train(cfg: TrainConfig, resume: bool = False, hooks: Hooks | None = None, st
             over = bool(flag.item())
         return over
 
-    def schedule_step() -> int:
-        if budget_seconds is None:
-            return step
-        return max(step, int(total * min(1.0, cpu_used() / budget_seconds)))
+    def schedule_step(self) -> int:
+        """The step the learning-rate schedule is at: with a budget, the share of it spent."""
+        if self.budget_seconds is None:
+            return self.step
+        return max(self.step, int(self.total * min(1.0, self.cpu_used() / self.budget_seconds)))
 
-    if out_of_budget():
-        total = step  # resumed with its budget already spent: nothing left to do
-    net.train()
-    try:
-        while step < total:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at(cfg, schedule_step(), total)
-            stems = batches.batch(step, dist_info.rank, dist_info.world).to(device)
-            per = compute_loss(cfg, net, stft, stems)
-            loss = per.sum(1).mean() if cfg.loss == "magnitude" else per.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-            optimizer.step()
-            if not torch.isfinite(loss):
-                raise CocktailError(f"training diverged at step {step} (loss {float(loss)}); lower --lr or --clip")
-            window.append(per.detach().mean(0).cpu())
-            step += 1
-            spent["examples"] += cfg.batch_size
-            if dist_info.main and hooks.on_step:
-                hooks.on_step(step, total, float(loss.detach()))
-            if out_of_budget():
-                total = step  # the budget is spent: finish here as if this were the last step
-            if step % eval_every == 0 or step == total:
-                evaluate()
-            due = (cfg.checkpoint_steps and step % cfg.checkpoint_steps == 0) or (
-                time.monotonic() - last_ckpt >= cfg.checkpoint_minutes * 60)
-            if due and step < total:
-                write_checkpoint()
-            if stop_after is not None and step >= stop_after and step < total:
-                write_checkpoint()
-                return summary()
-    except KeyboardInterrupt:
-        if step > 0:
-            write_checkpoint()
-        raise
-    write_checkpoint()
-    result = summary()
-    _barrier(dist_info)
-    return result
+
+def _resumed_config(cfg: TrainConfig, state: dict) -> TrainConfig:
+    """The stored run's settings, with what may change on ``--resume`` taken from ``cfg``."""
+    known = {f.name for f in fields(TrainConfig)}
+    stored = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
+    if "floor_db" not in state["config"]:
+        stored.floor_db = None  # a run from before the feature floor: resume it as it was
+    for key in RESUMABLE_OVERRIDES:
+        if getattr(cfg, key) is not None and key not in ("steps", "epochs"):
+            setattr(stored, key, getattr(cfg, key))
+    if cfg.steps is not None or cfg.epochs is not None:
+        stored.steps, stored.epochs = cfg.steps, cfg.epochs
+    stored.store, stored.output = cfg.store, cfg.output
+    stored.sources = cfg.sources or stored.sources  # the same folders, maybe elsewhere now
+    return stored
 
 
 def _barrier(d: Dist) -> None:

@@ -36,11 +36,16 @@ Examples:
   cocktail synth ../shared/corpus -o mixes --count 2000 --jobs 2 --seed 1
 
   cocktail synth clips/ -o mixes --split val --count 200 --lowpass-prob 0.5
+
+  cocktail synth ../shared/corpus data/corpus-extra -o mixes --split test --count 600
 """
 
 
 def synth(
-    source_dir: Path = typer.Argument(..., help="One folder per class, or a corpus with manifest.csv.", show_default=False),
+    source_dir: list[Path] = typer.Argument(
+        ..., help="One folder per class, or a corpus with manifest.csv; several folders (e.g. the corpus and corpus-extra) are drawn from as one set.",
+        show_default=False, metavar="SOURCE_DIR...",
+    ),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Output folder (mixtures go to OUT_DIR/<split>/).", show_default=False),
     count: int = typer.Option(1000, "--count", "-n", min=0, help="Mixtures in the split (the paper made 100,000)."),
     seconds: float = typer.Option(5.0, "--seconds", help="Mixture length in seconds."),
@@ -87,7 +92,7 @@ def synth(
         cache = Path(out_dir) / ".cache"
         remove_stale_temps(cache, depth=None)  # what a run killed outright (kill -9) left there
         try:
-            summary = synthesize(source_dir, out_dir, config, count=count, jobs=jobs, split=split.value, progress=progress)
+            summary = synthesize([str(d) for d in source_dir], out_dir, config, count=count, jobs=jobs, split=split.value, progress=progress)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM; the workers have stopped: remove what they left
             if (Path(out_dir) / split.value).is_dir():
                 _remove_leftovers(Path(out_dir) / split.value)

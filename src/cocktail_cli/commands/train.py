@@ -59,7 +59,14 @@ def eval_table(record: dict) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command("train", context_settings=OUT_ALIAS)
     def train_command(
-        store: Path = typer.Argument(..., help="Training store made by `cocktail prep`."),
+        store: Path = typer.Argument(None, help="Training store made by `cocktail prep` (or give --sources).", show_default=False),
+        sources: list[Path] = typer.Option(
+            None, "--sources", "-s",
+            help="Source folder (repeatable: e.g. the corpus and corpus-extra): train on mixtures drawn afresh at every step from their train clips, validate on their val clips.",
+            show_default=False,
+        ),
+        mix_arg: list[str] = typer.Option(None, "--mix-arg", help="With --sources: a mixing setting key=value (repeatable), e.g. active_prob=0.6; see cocktail_cli.mixing.MixConfig.", show_default=False),
+        floor_db: float = typer.Option(80.0, "--floor-db", help="Feature floor in dB under the input's loudest bin (tcn, blstm); makes the model deaf to the file's noise floor."),
         output: Path = typer.Option(..., "-o", "--out", help="Checkpoint to write (and to continue with --resume)."),
         arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=f"Architecture: {', '.join(ARCH_NAMES)}."),
         arch_arg: list[str] = typer.Option(None, "--arch-arg", help="Constructor argument key=value (repeatable), e.g. channels=128."),
@@ -100,7 +107,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train a separation model on a store; writes a self-describing checkpoint.
 
-        Example: cocktail train store/ -o model.pt --steps 20000
+        Examples:
+          cocktail train store/ -o model.pt --steps 20000
+          cocktail train --sources ../shared/corpus --sources corpus-extra/ -o model.pt --steps 20000
         """
         from ..atomic import remove_stale_temps
         from ..console import err_console
@@ -110,7 +119,8 @@ def register(app: typer.Typer) -> None:
             raise CocktailError("output exists; use --resume to continue it or --force to start over", output)
         remove_stale_temps(output.parent)  # a checkpoint half-written by a run killed outright (kill -9)
         cfg = TrainConfig(
-            store=str(store), output=str(output), arch=arch, arch_args=_parse_arch_args(arch_arg), norm=norm,
+            store=str(store) if store else None, output=str(output),
+            sources=[str(p) for p in sources] if sources else None, mix=_parse_arch_args(mix_arg), floor_db=floor_db, arch=arch, arch_args=_parse_arch_args(arch_arg), norm=norm,
             optimizer=optimizer, lr=lr, rho=rho, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
             clip=clip, batch_size=batch_size, steps=steps, epochs=epochs, seed=seed, device=device, threads=threads,
             segment=segment, absent_weight=absent_weight, n_fft=n_fft, hop=hop, gain_db=gain_db, remix=remix, train_split=train_split, val_store=str(val) if val else None,

@@ -6,6 +6,27 @@ import torch
 import torch.nn as nn
 
 NORMS = ("minmax", "cmvn", "none")
+#: New models floor their log-magnitude features this many dB below the input's loudest bin.
+DEFAULT_FLOOR_DB = 80.0
+
+
+def log_magnitude(mag: torch.Tensor, log_eps: float, floor_db: float | None) -> torch.Tensor:
+    """``log(mag + eps)``, with bins more than ``floor_db`` below the example's loudest bin
+    raised to that floor (``floor_db`` None: no floor, as models trained before it had).
+
+    Why: with only the absolute ``eps`` (1e-5), an empty bin (above a resampler's anti-alias
+    cut-off, an MP3's low-pass, a clean synthetic or float signal) reads log(1e-5) = -11.5 while
+    every training mixture carried a 16-bit noise floor there (about -8.5). The shipped model sent
+    such inputs almost wholly to ``other``: 30 corpus test mixtures gave +2.8 dB SI-SDRi at
+    22.05 kHz and -3.4 dB when the same file came at 44.1 kHz. With the floor 80 dB under the
+    loudest bin, -100 dB and -96 dB bins look alike, so the noise floor of the file (or its
+    absence) is no longer an input; the same unretrained model then gave +2.5 dB at both rates.
+    The floor is relative, so a gain moves every feature by the same offset.
+    """
+    if floor_db is None:
+        return torch.log(mag + log_eps)
+    ref = mag.detach().amax(dim=(-2, -1), keepdim=True)
+    return torch.log(torch.maximum(mag, ref * 10.0 ** (-floor_db / 20.0)) + log_eps)
 
 
 class InputNorm(nn.Module):

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import InputNorm
+from .norm import InputNorm, log_magnitude
 
 
 class SeparableBlock(nn.Module):
@@ -48,14 +48,16 @@ class TCNMaskNet(nn.Module):
         n_classes: int = N_CLASSES,
         norm: str = "cmvn",
         log_eps: float = 1e-5,
+        floor_db: float | None = None,
     ):
         super().__init__()
         self.config = dict(
             n_bins=n_bins, channels=channels, hidden=hidden, kernel=kernel, depth=depth,
-            repeats=repeats, n_classes=n_classes, norm=norm, log_eps=log_eps,
+            repeats=repeats, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
         )
         self.segment_frames = None  # any length
         self.n_classes, self.n_bins, self.log_eps = n_classes, n_bins, log_eps
+        self.floor_db = floor_db
         self.input_norm = InputNorm(norm, n_bins)
         self.encode = nn.Conv1d(n_bins, channels, 1)
         self.blocks = nn.Sequential(
@@ -65,8 +67,9 @@ class TCNMaskNet(nn.Module):
         self.decode = nn.Conv1d(channels, n_classes * n_bins, 1)
 
     def features(self, mag: torch.Tensor) -> torch.Tensor:
-        """Log magnitude: mixtures span 60 dB of level, and the log turns gain into an offset."""
-        return torch.log(mag + self.log_eps)
+        """Log magnitude: mixtures span 60 dB of level, and the log turns gain into an offset.
+        Floored relative to the input's loudest bin (see :func:`~.norm.log_magnitude`)."""
+        return log_magnitude(mag, self.log_eps, self.floor_db)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(self.features(mag))

@@ -1,0 +1,348 @@
+"""The user's file: any rate, level, noise floor and bandwidth separates like a 22.05 kHz 16-bit one.
+
+- the feature floor: bins under it look alike whatever the file's noise floor, a gain is an offset;
+- mixtures drawn on the fly (``train --sources``): deterministic per step, stems add up to the
+  mixture through level, resampling, noise and quantisation; training resumes exactly;
+- rate and format invariance of the shipped model, on synthetic signals always and on corpus test
+  mixtures when the corpus is present;
+- clean real clips at 44.1 kHz land in their own stem (corpus, and corpus-extra when built).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+
+from cocktail_cli.checkpoint import read_raw
+from cocktail_cli.classes import CLASSES, TARGET_CLASSES
+from cocktail_cli.metrics import si_sdr
+from cocktail_cli.mixing import OTHER, MixConfig, MixedBatches, draw_example, load_bank
+from cocktail_cli.nets.norm import log_magnitude
+from cocktail_cli.nets.tcn import TCNMaskNet
+from cocktail_cli.separator import Separator
+from cocktail_cli.sources import scan_sources
+from cocktail_cli.train import TrainConfig, train
+
+from fake_synth import class_signal
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "corpus"
+#: A corpus-extra build (../shared/corpus-extra/build.py): $COCKTAIL_CORPUS_EXTRA or data/corpus-extra.
+EXTRA = Path(os.environ.get("COCKTAIL_CORPUS_EXTRA", REPO / "data" / "corpus-extra"))
+needs_corpus = pytest.mark.skipif(not (CORPUS / "manifest.csv").is_file(), reason="needs ../shared/corpus")
+
+RATES = (8000, 16000, 22050, 44100, 48000)
+
+
+# -- the feature floor -------------------------------------------------------------------------
+
+
+def test_the_feature_floor_hides_the_noise_floor_and_a_gain_is_an_offset():
+    rng = np.random.default_rng(0)
+    mag = torch.from_numpy(rng.uniform(10.0, 100.0, size=(1, 64, 20))).float()  # a loud STFT
+    peak = mag.max()
+    quiet = mag.clone()
+    quiet[:, 40:] = peak * 10 ** (-100 / 20)  # an empty band: a resampler's, an encoder's
+    noisy = mag.clone()
+    noisy[:, 40:] = peak * 10 ** (-96 / 20) * torch.rand(1, 24, 20)  # a noise floor there
+    a, b = log_magnitude(quiet, 1e-5, 80.0), log_magnitude(noisy, 1e-5, 80.0)
+    assert torch.allclose(a, b), "bins 96 and 100 dB down must look alike"
+    # without the floor they differ by several units: what made the old model collapse
+    assert (log_magnitude(quiet, 1e-5, None) - log_magnitude(noisy, 1e-5, None)).abs().max() > 1.0
+    # a gain moves every feature by the same amount (up to the tiny absolute eps)
+    louder = log_magnitude(noisy * 10.0, 1e-9, 80.0) - log_magnitude(noisy, 1e-9, 80.0)
+    assert torch.allclose(louder, torch.full_like(louder, np.log(10.0)), atol=1e-4)
+
+
+def test_models_without_a_floor_keep_their_features():
+    """Checkpoints from before the floor rebuild with ``floor_db`` absent, i.e. None."""
+    net = TCNMaskNet(n_bins=9, channels=8, hidden=8, depth=1, repeats=1)
+    assert net.floor_db is None and net.config["floor_db"] is None
+    mag = torch.rand(1, 9, 5) * 1e-6
+    assert torch.equal(net.features(mag), torch.log(mag + 1e-5))
+
+
+# -- mixtures drawn on the fly -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    """Two source folders (like corpus + corpus-extra): 30 one-second clips a class, 16 kHz."""
+    rng = np.random.default_rng(5)
+    roots = []
+    for name in ("a", "b"):
+        root = tmp_path_factory.mktemp(f"sources-{name}")
+        for cls in CLASSES:
+            if name == "b" and cls == "siren":
+                continue  # a class missing from one folder is fine
+            (root / cls).mkdir()
+            for k in range(30):
+                sf.write(str(root / cls / f"{cls}_{k:02d}.wav"), class_signal(cls, 16000, 16000, rng) * 1.5, 16000, subtype="PCM_16")
+        roots.append(str(root))
+    return roots
+
+
+def test_clip_bank_reads_every_folder_at_the_model_rate(sources):
+    bank = load_bank(sources, "train", 22050)
+    train_a = len(scan_sources(sources[0], "train", ["dog"]).clips["dog"])
+    train_b = len(scan_sources(sources[1], "train", ["dog"]).clips["dog"])
+    assert len(bank.clips["dog"]) == train_a + train_b
+    assert len(bank.clips["siren"]) == len(scan_sources(sources[0], "train", ["siren"]).clips["siren"])
+    assert all(x.dtype == np.int16 and len(x) == 22050 for x in bank.clips["speech"])
+    assert load_bank(sources, "train", 22050).listing == bank.listing
+    assert load_bank(sources[:1], "train", 22050).listing != bank.listing
+
+
+def _only(**kw) -> MixConfig:
+    """A mixing config with every random file effect off except those given."""
+    base = dict(roundtrip_prob=0.0, lowpass_prob=0.0, noise_prob=0.0, bits=(0,), bits_prob=(1.0,))
+    base.update(kw)
+    return MixConfig(seconds=1.0, **base)
+
+
+def test_drawn_mixtures_are_a_function_of_the_step_and_sum_to_the_mixture(sources):
+    bank = load_bank(sources, "train", 22050)
+    batches = MixedBatches(bank, MixConfig(seconds=1.0), batch_size=4, seed=1)
+    a, b = batches.batch(7), batches.batch(7)
+    assert torch.equal(a, b) and a.shape == (4, 5, 22050)
+    assert not torch.equal(a, batches.batch(8))
+    # a rank's slice of a global batch is the same examples
+    assert torch.equal(batches.batch(7, rank=1, world=2), a[2:])
+    assert (a[:, OTHER].abs().amax(-1) > 0).all(), "other is never empty"
+    # about 70% of the target stems are active
+    many = torch.cat([batches.batch(s) for s in range(20)])
+    share = float((many[:, :4].abs().amax(-1) > 0).float().mean())
+    assert 0.55 < share < 0.85
+
+
+def test_the_file_path_effects(sources):
+    bank = load_bank(sources, "train", 22050)
+    rng = lambda: np.random.default_rng(3)  # noqa: E731
+    # level: the mixture's peak where the config puts it
+    stems = draw_example(rng(), bank, _only(level_dbfs=(-30.0, -30.0)))
+    assert 20 * np.log10(np.abs(stems.sum(0)).max()) == pytest.approx(-30.0, abs=0.01)
+    # 16-bit quantisation: the mixture lies on the 16-bit grid; the error went to "other"
+    q = draw_example(rng(), bank, _only(bits=(16,), bits_prob=(1.0,), dither_prob=0.0)).astype(np.float64)
+    grid = q.sum(0) * 2**15
+    assert np.abs(grid - np.round(grid)).max() < 1e-3
+    plain = draw_example(rng(), bank, _only())
+    assert np.array_equal(q[:OTHER].astype(np.float32), plain[:OTHER]), "only 'other' takes the error"
+    # a round trip through 8 kHz empties everything above 4 kHz, in every stem alike
+    phone = draw_example(rng(), bank, _only(roundtrip_prob=1.0, roundtrip_rates=(8000,)))
+    spec = np.abs(np.fft.rfft(phone.sum(0))) ** 2
+    freqs = np.fft.rfftfreq(phone.shape[-1], 1 / 22050)
+    assert spec[freqs > 4300].sum() < 1e-5 * spec.sum()
+    # background noise is added to "other"
+    noisy = draw_example(rng(), bank, _only(noise_prob=1.0, noise_db=(-20.0, -20.0)))
+    assert np.array_equal(noisy[:OTHER], plain[:OTHER]) and not np.array_equal(noisy[OTHER], plain[OTHER])
+
+
+def test_synth_draws_from_several_source_folders_and_rebuilds(sources, tmp_path):
+    from cocktail_cli.synth import SynthConfig, mix_of, rebuild, synthesize
+
+    cfg = SynthConfig(sample_rate=16000, seconds=1.0, pitch=(0.0,), stretch=(1.0,))
+    summary = synthesize(sources, tmp_path / "mixes", cfg, count=12, split="train")
+    assert summary.written == 12
+    rows = [json.loads(line) for line in (tmp_path / "mixes" / "train" / "metadata.jsonl").read_text().splitlines()]
+    files = [s["file"] for r in rows for s in r["sources"] if s.get("file")]
+    assert any(f.startswith("1::") for f in files) and any("::" not in f for f in files), files
+    # a mixture rebuilt from its row and the two folders is the written one, sample for sample
+    row = next(r for r in rows if any(s.get("file", "").startswith("1::") for s in r["sources"]))
+    mix, _ = rebuild(row, sources, tmp_path / "cache")
+    written, _ = sf.read(str(tmp_path / "mixes" / "train" / row["id"] / "mix.wav"), dtype="int16")
+    assert np.array_equal(mix, written)
+    # the command takes several folders too
+    run = subprocess.run([sys.executable, "-m", "cocktail_cli", "synth", *sources, "-o", str(tmp_path / "cli"), "--count", "3",
+                          "--seconds", "1", "--sample-rate", "16000", "--pitch", "0", "--stretch", "1"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert len(list((tmp_path / "cli" / "train").glob("*/mix.wav"))) == 3
+
+
+def _tiny_sources_cfg(sources, out, **kw) -> TrainConfig:
+    args = dict(store=None, sources=sources, output=str(out), arch_args={"channels": 16, "hidden": 32, "depth": 2, "repeats": 1},
+                batch_size=4, steps=4, threads=1, val_examples=4, norm_examples=4, checkpoint_minutes=60.0,
+                device="cpu", n_fft=256, hop=64, segment=0.5)
+    args.update(kw)
+    return TrainConfig(**args)
+
+
+def test_training_on_sources_resumes_exactly(sources, tmp_path):
+    straight = tmp_path / "straight.pt"
+    summary = train(_tiny_sources_cfg(sources, straight, steps=4, eval_every=2))
+    assert summary["sources"] and summary["store"] is None
+    assert summary["val"]["examples"] == 4
+    resumed = tmp_path / "resumed.pt"
+    train(_tiny_sources_cfg(sources, resumed, steps=4, eval_every=2), stop_after=2)
+    train(_tiny_sources_cfg(sources, resumed, steps=None, seed=42), resume=True)
+    a, b = read_raw(straight), read_raw(resumed)
+    assert b["training"]["steps"] == 4
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert a["arch_args"]["floor_db"] == 80.0
+    # other source folders are other data: no silent resume on them
+    with pytest.raises(Exception, match="different set of source clips"):
+        train(_tiny_sources_cfg(sources[:1], resumed, steps=6), resume=True)
+
+
+def test_train_command_takes_several_source_folders(sources, tmp_path):
+    out = tmp_path / "cli.pt"
+    run = subprocess.run(
+        [sys.executable, "-m", "cocktail_cli", "train", "--sources", sources[0], "--sources", sources[1], "-o", str(out),
+         "--steps", "2", "--batch-size", "2", "--segment", "0.5", "--n-fft", "256", "--hop", "64", "--threads", "1",
+         "--val-examples", "2", "--arch-arg", "channels=8", "--arch-arg", "hidden=8", "--arch-arg", "depth=1",
+         "--arch-arg", "repeats=1", "--mix-arg", "active_prob=0.5", "--json"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert run.returncode == 0, run.stderr
+    cfg = read_raw(out)["training"]["config"]
+    assert cfg["sources"] == sources and cfg["mix"] == {"active_prob": 0.5}
+    bad = subprocess.run([sys.executable, "-m", "cocktail_cli", "train", "--sources", sources[0], "-o", str(tmp_path / "x.pt"),
+                          "--mix-arg", "loudness=3"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown mixing setting" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# -- rate and format invariance of the shipped model ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def separator() -> Separator:
+    return Separator.from_checkpoint(None)
+
+
+def _as_file(mix: np.ndarray, rate: int, bits: int) -> np.ndarray:
+    """The 22.05 kHz mixture as a file at ``rate``: resampled, then 16-bit or left as float."""
+    x = soxr.resample(mix.astype(np.float64), 22050, rate, quality="VHQ") if rate != 22050 else mix.astype(np.float64)
+    if bits == 16:
+        x = np.round(x * 32767) / 32767
+    return x.astype(np.float32)
+
+
+def _rate_table(separator: Separator, mixtures: list[np.ndarray]) -> dict[tuple[int, int], np.ndarray]:
+    """Per (rate, bits): per-class mean SI-SDR (dB) over the mixtures where the class is active,
+    each stem scored at the file's rate against the reference stem brought to that rate."""
+    out = {}
+    for rate in RATES:
+        for bits in (16, 0):
+            scores = [[] for _ in CLASSES]
+            for stems in mixtures:
+                est = separator.separate(_as_file(stems.sum(0), rate, bits)[None], rate)[:, 0].astype(np.float64)
+                for c in range(len(CLASSES)):
+                    if np.abs(stems[c]).max() > 0:
+                        ref = _as_file(stems[c], rate, 0).astype(np.float64)
+                        scores[c].append(si_sdr(est[c], ref))
+            out[rate, bits] = np.array([np.mean(s) if s else np.nan for s in scores])
+    return out
+
+
+def _report(table: dict) -> str:
+    base = table[22050, 16]
+    return "\n".join(
+        f"{rate:>6} Hz {'16-bit' if bits else 'float '}: " + " ".join(f"{c} {v:+6.2f}" for c, v in zip(CLASSES, row - base))
+        for (rate, bits), row in table.items()
+    )
+
+
+def _assert_invariant(table: dict, tolerance: float = 1.0, low_rate_tolerance: float = 1.0) -> None:
+    base = table[22050, 16]
+    for (rate, bits), row in table.items():
+        worst = float(np.nanmax(base - row))
+        limit = low_rate_tolerance if rate < 16000 else tolerance
+        assert worst <= limit, f"{rate} Hz {'16-bit' if bits else 'float'} loses {worst:.2f} dB in a stem:\n{_report(table)}"
+
+
+def test_the_shipped_model_separates_synthetic_mixtures_alike_at_every_rate_and_format(separator):
+    rng = np.random.default_rng(11)
+    n = 3 * 22050
+    mixtures = []
+    for _ in range(3):
+        stems = np.stack([class_signal(c, n, 22050, rng) if c == "other" or rng.random() < 0.8 else np.zeros(n, np.float32)
+                          for c in CLASSES])
+        mixtures.append(stems * np.float32(0.3))
+    table = _rate_table(separator, mixtures)
+    print("\nSI-SDR change per stem against 22.05 kHz 16-bit (synthetic signals):\n" + _report(table))
+    _assert_invariant(table)
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+@needs_corpus
+def test_the_shipped_model_separates_corpus_test_mixtures_alike_at_every_rate_and_format(separator):
+    rng = np.random.default_rng(12)
+    clips = {c: [Path(x.path) for x in scan_sources(CORPUS, "test").clips[c]] for c in CLASSES}
+    n = 4 * 22050
+    mixtures = []
+    for _ in range(8):
+        stems = np.zeros((len(CLASSES), n), np.float32)
+        for c, cls in enumerate(CLASSES):
+            if cls == "other" or rng.random() < 0.7:
+                x, _ = sf.read(str(clips[cls][rng.integers(len(clips[cls]))]), dtype="float32")
+                x = np.pad(x, (0, max(0, n - len(x))))
+                start = int(rng.integers(0, len(x) - n + 1))
+                stems[c] = x[start : start + n] * 10 ** (rng.uniform(-6, 6) / 20)
+        mixtures.append(stems * np.float32(0.5 / np.abs(stems.sum(0)).max()))
+    table = _rate_table(separator, mixtures)
+    print("\nSI-SDR change per stem against 22.05 kHz 16-bit (corpus test mixtures):\n" + _report(table))
+    _assert_invariant(table)
+
+
+# -- clean real clips at 44.1 kHz ------------------------------------------------------------------
+
+
+def _clean_clip_shares(separator: Separator, root: Path, per_class: int, seed: int) -> dict[str, float]:
+    """Median share of a lone test clip's energy in its own stem, per class present in ``root``'s
+    test split; each clip (up to 4 s) is played at 44.1 kHz, 16-bit, at -26 dBFS RMS."""
+    rng = np.random.default_rng(seed)
+    medians = {}
+    for cls in CLASSES:
+        try:
+            found = [Path(c.path) for c in scan_sources(root, "test", [cls]).clips[cls]]
+        except Exception:  # corpus-extra has no test clips of some classes
+            continue
+        found = [p for p in found if sf.info(str(p)).duration >= 1.5]
+        shares = []
+        for path in rng.choice(found, size=min(per_class, len(found)), replace=False):
+            x, sr = sf.read(str(path), dtype="float32")
+            x = x[: 4 * sr]
+            x = x / (np.sqrt(np.mean(x**2)) + 1e-9) * 0.05
+            x44 = _as_file(soxr.resample(x, sr, 22050) if sr != 22050 else x, 44100, 16)
+            stems = separator.separate(x44[None], 44100)[:, 0].astype(np.float64)
+            energy = (stems**2).sum(-1)
+            shares.append(energy[CLASSES.index(cls)] / energy.sum())
+        medians[cls] = float(np.median(shares))
+    return medians
+
+
+#: The floor a working model clears for every class; a model that sends everything to "other" (as
+#: the 44.1 kHz collapse did) gives about 0 for the four target classes.
+CLEAN_FLOOR = 0.5
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+@needs_corpus
+def test_clean_corpus_clips_at_44k_land_in_their_own_stem(separator):
+    medians = _clean_clip_shares(separator, CORPUS, per_class=10, seed=1)
+    print("\nmedian own-stem share, corpus test clips at 44.1 kHz 16-bit:", {c: round(v, 2) for c, v in medians.items()})
+    assert set(medians) == set(CLASSES)
+    for cls, share in medians.items():
+        assert share > CLEAN_FLOOR, f"{cls}: median share in its own stem {share:.2f} ({medians})"
+
+
+@pytest.mark.corpus
+@pytest.mark.slow
+@pytest.mark.skipif(not (EXTRA / "manifest.csv").is_file(), reason="needs a corpus-extra build (data/corpus-extra)")
+def test_clean_corpus_extra_clips_at_44k_land_in_their_own_stem(separator):
+    medians = _clean_clip_shares(separator, EXTRA, per_class=16, seed=2)
+    print("\nmedian own-stem share, corpus-extra test clips at 44.1 kHz 16-bit:", {c: round(v, 2) for c, v in medians.items()})
+    assert {"speech", "other"} <= set(medians)
+    for cls, share in medians.items():
+        assert share > CLEAN_FLOOR, f"{cls}: median share in its own stem {share:.2f} ({medians})"
