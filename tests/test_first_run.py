@@ -290,3 +290,43 @@ def test_stale_temporaries_from_another_host_go_after_a_day(tmp_path):
     os.utime(old, (past, past))
     assert remove_stale_temps(tmp_path) == [str(old)]
     assert new.exists()
+
+
+# -- 4. truncated input: a warning naming the file and both lengths; what is there is separated -------
+def _truncated_wav(path: Path, seconds: float = 10.0, keep: float = 0.17, sr: int = 44100) -> Path:
+    sf.write(str(path), _scene(seconds, sr), sr, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: 44 + int(keep * sr) * 2])  # the 44-byte header still says 10 s
+    return path
+
+
+def test_truncated_wav_is_separated_with_one_warning(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("COCKTAIL_MODEL", raising=False)
+    src = _truncated_wav(tmp_path / "cut.wav")
+    code, out, err = cli("separate", src, "-o", tmp_path / "out")
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert str(src) in lines[0] and "truncated" in lines[0] and "header says 10.0 s, file holds 0.17 s" in lines[0]
+    for stem in CLASSES:
+        info = sf.info(str(tmp_path / "out" / "cut" / f"{stem}.wav"))
+        assert info.frames == int(0.17 * 44100)
+
+
+def test_truncated_and_too_short_says_both(cli, tmp_path, monkeypatch):
+    monkeypatch.delenv("COCKTAIL_MODEL", raising=False)
+    src = _truncated_wav(tmp_path / "cut.wav", keep=0.001)
+    code, out, err = cli("separate", src, "-o", tmp_path / "out")
+    assert code == 1
+    assert len(err.strip().splitlines()) == 1 and "too short" in err and "truncated: header says 10.0 s" in err
+
+
+def test_announced_frames_reads_wav_and_aiff_headers(tmp_path):
+    from cocktail_cli.audio import announced_frames
+
+    for name, subtype in (("a.wav", "PCM_16"), ("b.wav", "FLOAT"), ("c.aiff", "PCM_24")):
+        sf.write(str(tmp_path / name), np.zeros(12345, np.float32), 8000, subtype=subtype)
+        assert announced_frames(tmp_path / name) == 12345
+    sf.write(str(tmp_path / "d.flac"), np.zeros(100, np.float32), 8000)
+    assert announced_frames(tmp_path / "d.flac") is None
+    assert announced_frames(_truncated_wav(tmp_path / "e.wav", seconds=2.0, sr=8000)) == 16000

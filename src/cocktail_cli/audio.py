@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import sys
 from pathlib import Path
 from typing import BinaryIO
@@ -52,6 +53,49 @@ def find_audio_files(folder: str | os.PathLike) -> list[Path]:
         for p in root.rglob("*")
         if p.is_file() and is_audio_file(p) and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+
+
+def announced_frames(path: str | os.PathLike) -> int | None:
+    """The frame count a WAV (RIFF/RIFX) or AIFF header announces, or None (another format, an
+    unreadable header, or a stream written before its length was known).
+
+    libsndfile quietly reads what a cut file holds and reports that as its length; comparing with
+    this tells a truncated file (a download or copy that stopped early) from a short one.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+                endian, target, form = ("<" if head[:4] == b"RIFF" else ">"), b"data", "wav"
+            elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+                endian, target, form = ">", b"COMM", "aiff"
+            else:
+                return None
+            block = None
+            for _ in range(64):  # chunks before the data: a handful in practice
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack(endian + "I", chunk[4:])[0]
+                if form == "wav" and cid == b"fmt ":
+                    fmt = fh.read(min(size, 16))
+                    if len(fmt) < 14:
+                        return None
+                    block = struct.unpack(endian + "H", fmt[12:14])[0]
+                    fh.seek(size - len(fmt) + (size & 1), 1)
+                elif cid == target:
+                    if form == "aiff":
+                        comm = fh.read(6)
+                        frames = struct.unpack(">I", comm[2:6])[0] if len(comm) == 6 else 0
+                        return frames or None
+                    if not block or size in (0, 0xFFFFFFFF):  # unknown length (a stream, or RF64)
+                        return None
+                    return size // block
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    return None
 
 
 def check_input_file(name: str) -> None:

@@ -34,8 +34,8 @@ import soundfile as sf
 
 from .atomic import FILE_MODE, make_temp
 from .audio import (
-    FORMATS, LOSSY, STDIO, SUBTYPES, check_can_write, check_input_file, check_stream, describe_error, find_audio_files,
-    open_writer, peak_scale, subtype_for,
+    FORMATS, LOSSY, STDIO, SUBTYPES, announced_frames, check_can_write, check_input_file, check_stream, describe_error,
+    find_audio_files, open_writer, peak_scale, subtype_for,
 )
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
@@ -403,11 +403,15 @@ def separate_file(
             check_input_file(path)
         with _open(path, name) as fh:
             sr, channels, frames = fh.samplerate, fh.channels, fh.frames
+        # a cut file (a download or copy that stopped early): its WAV/AIFF header, or an MP3's
+        # frame count, announces more than the file holds
+        announced = max(frames, announced_frames(path) or 0)
+        cut = f" (truncated: header says {_seconds(announced / sr)})" if announced > frames else ""
         if frames == 0:
-            raise AudioError("contains no audio samples", name)
+            raise AudioError(f"contains no audio samples{cut}", name)
         if frames < sep.min_input_samples(sr):
             raise AudioError(
-                f"too short to separate ({frames} samples; need at least {sep.min_input_samples(sr)} at {sr} Hz)", name
+                f"too short to separate ({frames} samples; need at least {sep.min_input_samples(sr)} at {sr} Hz){cut}", name
             )
         check_stream(opts.fmt, sr, channels, name)
         done = 0
@@ -432,8 +436,17 @@ def separate_file(
                     f"(--bits 32 writes float WAV without scaling)"
                 )
             _, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, scale, on_block)
+    if n_written < announced and warn is not None:  # a warning, not an error: what is there is whole
+        warn(
+            f"{name}: truncated: header says {_seconds(announced / sr)}, file holds {_seconds(n_written / sr)}; "
+            "separated what is there"
+        )
     seconds = time.perf_counter() - start
     return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale)
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
 
 
 def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
