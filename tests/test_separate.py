@@ -294,6 +294,41 @@ def test_json_lines(run, tmp_path):
         assert r["seconds"] > 0 and r["rtf"] > 0
 
 
+# -- what a person sees: progress columns and the closing summary -------------------------------------
+def test_progress_columns_count_seconds_of_audio_and_speed():
+    from types import SimpleNamespace
+
+    from cocktail_cli import console
+
+    assert console.audio_progress_text(12.34, 600.0) == "12.3/600.0 s audio"
+    assert console.audio_progress_text(0.0, None) == "0.0/? s audio"
+    assert console.speed_text(35.2) == "35x real time" and console.speed_text(2.46) == "2.5x real time"
+    assert console.speed_text(None) == "" and console.speed_text(0.0) == ""
+    progress = console.make_audio_progress(enabled=False)
+    amount, speed = progress.columns[3], progress.columns[4]
+    file_task = SimpleNamespace(fields={"unit": "audio"}, completed=12.3, total=600.0, speed=41.0)
+    batch_task = SimpleNamespace(fields={}, completed=1, total=3, speed=0.02)
+    assert amount.render(file_task).plain == "12.3/600.0 s audio" and speed.render(file_task).plain == "41x real time"
+    assert amount.render(batch_task).plain == "1/3" and speed.render(batch_task).plain == ""
+
+
+def test_summary_says_where_the_stems_went(run, tmp_path, monkeypatch):
+    srcs = [write(tmp_path / f"{n}.wav", scene(1.5, 16000, seed=i), 16000) for i, n in enumerate(["a", "b"])]
+    out = tmp_path / "out"
+    code, _, err = run(srcs[0], "-o", out)  # standard error is not a terminal: quiet
+    assert code == 0 and err.strip() == ""
+    monkeypatch.setenv("COCKTAIL_PROGRESS", "1")  # as on a terminal
+    code, _, err = run(*srcs, "-o", out, "--stems", "speech,dog")
+    assert code == 0, err
+    lines = [line.strip() for line in err.splitlines()]
+    for name in ("a", "b"):
+        expected = f"{tmp_path / name}.wav: 2 stems in {out / name}/ (dog.wav speech.wav); 1.5 s of audio in "
+        assert any(line.startswith(expected) and line.endswith("real time)") for line in lines), err
+    assert f"2 of 2 files separated; stems in {out}/" in lines
+    code, _, err = run(srcs[0], "-o", out, "--stems", "speech", "--filename", "{stem}/{track}.{ext}")
+    assert f"{tmp_path / 'a'}.wav: 1 stem in {out / 'speech'}/ (a.wav); 1.5 s of audio in" in err
+
+
 # -- batches and errors -----------------------------------------------------------------------------
 def test_folder_batch_with_good_and_bad_files(run, tmp_path):
     folder = tmp_path / "in"

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -19,6 +22,47 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
 _err_console: Console | None = None
+#: Held while Python writes to standard error, and while :func:`quiet_c_stderr` has it silenced.
+STDERR_LOCK = threading.RLock()
+
+
+class _Stderr:
+    """``sys.stderr`` as Rich sees it (looked up at every write, as ``Console(stderr=True)`` does),
+    written under :data:`STDERR_LOCK` so that no line is lost while a decoder is silenced."""
+
+    def write(self, text: str) -> int:
+        with STDERR_LOCK:
+            return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        with STDERR_LOCK:
+            sys.stderr.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(sys.stderr, name)
+
+
+@contextmanager
+def quiet_c_stderr() -> Iterator[None]:
+    """Silence what C libraries print on file descriptor 2 (mpg123's "Note: Illegal Audio-MPEG-Header",
+    "Warning: Xing stream size off") while an audio file is opened or read: cocktail reports
+    problems itself, in one line. Python's own writes wait for the lock meanwhile, so none is lost.
+    """
+    with STDERR_LOCK:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError, AttributeError):
+            yield  # no file descriptor 2 to redirect
+            return
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def get_err_console() -> Console:
@@ -27,7 +71,7 @@ def get_err_console() -> Console:
     if _err_console is None:
         from rich.console import Console
 
-        _err_console = Console(stderr=True, highlight=False)
+        _err_console = Console(file=_Stderr(), highlight=False)
     return _err_console
 
 
@@ -104,3 +148,61 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+def audio_progress_text(done: float, total: float | None) -> str:
+    """How far a file is, in seconds of audio: ``12.3/600.0 s audio``."""
+    return f"{done:.1f}/{'?' if total is None else format(total, '.1f')} s audio"
+
+
+def speed_text(speed: float | None) -> str:
+    """Seconds of audio per second of wall time, as people read it: ``35x real time``."""
+    if not speed or speed <= 0:
+        return ""
+    return f"{speed:.0f}x real time" if speed >= 10 else f"{speed:.1f}x real time"
+
+
+def make_audio_progress(enabled: bool | None = None) -> Progress:
+    """:func:`make_progress` for jobs counted in seconds of audio.
+
+    A task added with ``unit="audio"`` (``completed``/``total`` in seconds of audio) shows
+    ``12.3/600.0 s audio`` and its speed, ``35x real time``; other tasks (a batch's files) show
+    ``M/N``.
+    """
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class AmountColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            if task.fields.get("unit") == "audio":
+                return Text(audio_progress_text(task.completed, task.total), style="progress.download")
+            total = "?" if task.total is None else f"{task.total:.0f}"
+            return Text(f"{task.completed:.0f}/{total}", style="progress.download")
+
+    class SpeedColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            if task.fields.get("unit") != "audio":
+                return Text("")
+            return Text(speed_text(task.speed), style="progress.data.speed")
+
+    if enabled is None:
+        enabled = interactive()
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        AmountColumn(),
+        SpeedColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=get_err_console(),
+        disable=not enabled,
+    )

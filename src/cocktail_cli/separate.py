@@ -38,6 +38,7 @@ from .audio import (
     find_audio_files, open_writer, peak_scale, subtype_for,
 )
 from .classes import CLASSES
+from .console import quiet_c_stderr
 from .errors import AudioError, CocktailError
 from .separator import Separator
 
@@ -122,6 +123,26 @@ class FileResult:
             "scale": self.scale,
         }
 
+    def summary(self) -> str:
+        """One line for people: where the stems went, and how fast.
+
+        ``mix.wav: 5 stems in out/mix/ (baby_cry.wav siren.wav dog.wav speech.wav other.wav);
+        60.0 s of audio in 1.2 s (50x real time)``
+        """
+        from .console import speed_text
+
+        paths = [p for p in self.outputs.values() if p != STDIO]
+        n = len(self.outputs)
+        where = "standard output"
+        if paths:
+            folder = os.path.commonpath([os.path.dirname(p) or "." for p in paths]) or "."
+            names = " ".join(os.path.relpath(p, folder) for p in paths)
+            where = f"{os.path.join(folder, '')} ({names})"
+        speed = speed_text(self.duration / self.seconds) if self.seconds > 0 else ""
+        return (
+            f"{self.input}: {n} stem{'s' if n != 1 else ''} in {where}; "
+            f"{self.duration:.1f} s of audio in {self.seconds:.1f} s{f' ({speed})' if speed else ''}"
+        )
 
 # -- options and planning ------------------------------------------------------------------------
 def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
@@ -280,7 +301,8 @@ def _spool_stdin(tmpdir: str) -> str:
 
 def _open(path: str, name: str) -> sf.SoundFile:
     try:
-        return sf.SoundFile(path)
+        with quiet_c_stderr():  # mpg123 prints notes on a damaged MP3; our one line says it
+            return sf.SoundFile(path)
     except sf.LibsndfileError as err:
         raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
     except (RuntimeError, TypeError, ValueError) as err:
@@ -290,7 +312,8 @@ def _open(path: str, name: str) -> sf.SoundFile:
 def _blocks(fh: sf.SoundFile, name: str, on_block: Callable[[int], None] | None):
     while True:
         try:
-            data = fh.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+            with quiet_c_stderr():
+                data = fh.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as err:
             raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
         if data.shape[0] == 0:
@@ -391,8 +414,9 @@ def separate_file(
 ) -> FileResult:
     """Separate one input into its output files (see the module doc).
 
-    ``progress(done_frames, total_frames)`` is called as blocks are read (``total`` counts a second
-    pass when one is needed); ``warn(message)`` receives the one-line scaling warning.
+    ``progress(done_seconds, total_seconds)``, in seconds of audio, is called as blocks are read
+    (``total`` counts a second pass when one is needed); ``warn(message)`` receives the one-line
+    scaling warning.
     Raises :class:`CocktailError` subclasses naming the file; nothing is left behind on failure.
     """
     start = time.perf_counter()
@@ -420,7 +444,7 @@ def separate_file(
             nonlocal done
             done += n
             if progress is not None:
-                progress(done, total)
+                progress(done / sr, total / sr)
 
         total = frames
         peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block)

@@ -109,6 +109,9 @@ def separate(
         failed = _run_batch(sep, jobs_list, opts, jobs, json_out)
     finally:
         torch.set_num_threads(threads)
+    if len(jobs_list) > 1 and not opts.to_stdout:
+        done = len(jobs_list) - len(failed)
+        console.info(f"{done} of {len(jobs_list)} files separated; stems in {os.path.join(opts.out, '')}")
     if failed:
         if len(jobs_list) > 1:
             console.error(f"{len(failed)} of {len(jobs_list)} inputs failed")
@@ -123,14 +126,14 @@ def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
     failed: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()  # Ctrl-C or SIGTERM reached the main thread: files in flight give up
-    with console.make_progress() as progress:
-        overall = progress.add_task(f"{len(jobs_list)} file(s)", total=len(jobs_list)) if len(jobs_list) > 1 else None
+    with console.make_audio_progress() as progress:
+        overall = progress.add_task(f"{len(jobs_list)} files", total=len(jobs_list)) if len(jobs_list) > 1 else None
 
         def work(job) -> None:
             label = os.path.basename(job.name) if job.input != STDIO else job.name
-            task = progress.add_task(label, total=None)
+            task = progress.add_task(label, total=None, unit="audio")
 
-            def on_progress(done: int, total: int) -> None:
+            def on_progress(done: float, total: float) -> None:  # seconds of audio
                 if stop.is_set():
                     raise KeyboardInterrupt  # unwinds separate_file: its temporaries are removed
                 progress.update(task, completed=done, total=total)
@@ -152,9 +155,7 @@ def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
                     with lock:
                         console.emit_json(result.to_json())
                 if not opts.to_stdout:
-                    console.info(
-                        f"{job.name}: {len(result.outputs)} stem(s) in {result.seconds:.1f} s (RTF {result.rtf:.4f})"
-                    )
+                    console.info(result.summary())
             finally:
                 progress.remove_task(task)
                 if overall is not None:
