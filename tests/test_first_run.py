@@ -330,3 +330,60 @@ def test_announced_frames_reads_wav_and_aiff_headers(tmp_path):
     sf.write(str(tmp_path / "d.flac"), np.zeros(100, np.float32), 8000)
     assert announced_frames(tmp_path / "d.flac") is None
     assert announced_frames(_truncated_wav(tmp_path / "e.wav", seconds=2.0, sr=8000)) == 16000
+
+
+# -- 5. error text: one line in cocktail's words, no decoder notes, no torch text ---------------------
+def _needs_mp3():
+    if "MP3" not in sf.available_formats():
+        pytest.skip("this libsndfile cannot write MP3")
+
+
+def test_truncated_mp3_is_reported_too(cli, tmp_path, monkeypatch):
+    _needs_mp3()
+    monkeypatch.delenv("COCKTAIL_MODEL", raising=False)
+    src = tmp_path / "cut.mp3"
+    sf.write(str(src), _scene(10.0, 44100), 44100, format="MP3")
+    src.write_bytes(src.read_bytes()[: src.stat().st_size // 3])
+    code, out, err = cli("separate", src, "-o", tmp_path / "out")
+    assert code == 0, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(src) in lines[0] and "truncated: header says 10.0 s, file holds" in lines[0], err
+
+
+@pytest.mark.parametrize("name,make", [
+    ("noise.mp3", lambda p: p.write_bytes(np.random.default_rng(0).bytes(20000))),
+    ("stub.mp3", "head400"),  # a real MP3 cut inside its first frames
+    ("noise.wav", lambda p: p.write_bytes(np.random.default_rng(1).bytes(20000))),
+])
+def test_corrupt_audio_is_one_line_in_our_words(cli, tmp_path, monkeypatch, name, make):
+    monkeypatch.delenv("COCKTAIL_MODEL", raising=False)
+    path = tmp_path / name
+    if make == "head400":
+        _needs_mp3()
+        sf.write(str(path), _scene(5.0, 44100), 44100, format="MP3")
+        path.write_bytes(path.read_bytes()[:400])
+    else:
+        make(path)
+    good = tmp_path / "good.wav"
+    sf.write(str(good), _scene(1.0), 16000)
+    code, out, err = cli("separate", path, good, "-o", tmp_path / "out")
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert lines == [f"error: {path}: cannot decode audio (corrupt or unsupported format)", "error: 1 of 2 inputs failed"], err
+    assert (tmp_path / "out" / "good" / "speech.wav").exists()  # the batch went on
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "text"])
+def test_corrupt_checkpoint_is_one_line_in_our_words(cli, tmp_path, damage):
+    from cocktail_cli.checkpoint import default_model_path
+
+    good = Path(os.environ.get("COCKTAIL_MODEL") or default_model_path()).read_bytes()
+    bad = tmp_path / "model.pt"
+    bad.write_bytes({"truncated": good[: len(good) // 2], "garbage": b"\x80\x02" + np.random.default_rng(0).bytes(4000),
+                     "text": b"hello"}[damage])
+    src = tmp_path / "mix.wav"
+    sf.write(str(src), _scene(1.0), 16000)
+    code, out, err = cli("separate", src, "-o", tmp_path / "out", "--model", bad)
+    assert code == 1
+    assert err.strip().splitlines() == [f"error: {bad}: not a cocktail checkpoint (damaged or not a torch file)"], err
+

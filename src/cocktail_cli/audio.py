@@ -18,6 +18,7 @@ import soundfile as sf
 import soxr
 
 from .atomic import atomic_open, make_temp
+from .console import quiet_c_stderr
 from .errors import AudioError
 
 #: Extensions picked up when a folder is given as input (what libsndfile decodes).
@@ -134,7 +135,8 @@ def read_audio(
     """
     source, name = _open_source(path)
     try:
-        data, sr = sf.read(source, dtype="float32", always_2d=True)
+        with quiet_c_stderr():
+            data, sr = sf.read(source, dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
         raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
     except (RuntimeError, TypeError, ValueError) as err:
@@ -152,19 +154,34 @@ def read_audio(
     return audio, int(sr)
 
 
+#: libsndfile's messages that say nothing true about a file that exists: a corrupt MP3 gets "File
+#: does not exist or is not a regular file", random bytes "Format not recognised".
+_OPAQUE_ERRORS = (
+    "File does not exist or is not a regular file",
+    "Format not recognised",
+    "Unspecified internal error",
+    "Supported file format but file is malformed",
+    "Internal psf_fseek() failed",
+)
+
+
 def describe_error(err: Exception) -> str:
-    """libsndfile's message, last line, without its own 'Error opening <path>:' prefix."""
+    """libsndfile's message in one line, without its own 'Error opening <path>:' prefix; for its
+    misleading or empty ones, what they mean: "corrupt or unsupported format"."""
     text = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
     # libsndfile's messages start with "Error opening '<path>': "; the path is already in ours.
     if ": " in text and text.startswith("Error opening"):
         text = text.split(": ", 1)[1]
+    if text.startswith(_OPAQUE_ERRORS):
+        return "corrupt or unsupported format"
     return text.rstrip(".")
 
 
 def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
     source, name = _open_source(path)
     try:
-        return sf.info(source)
+        with quiet_c_stderr():
+            return sf.info(source)
     except (sf.LibsndfileError, RuntimeError) as err:
         raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
 
