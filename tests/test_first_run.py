@@ -387,3 +387,31 @@ def test_corrupt_checkpoint_is_one_line_in_our_words(cli, tmp_path, damage):
     assert code == 1
     assert err.strip().splitlines() == [f"error: {bad}: not a cocktail checkpoint (damaged or not a torch file)"], err
 
+
+
+# -- 6. -o - on a terminal is refused, as gzip does -----------------------------------------------------
+def test_audio_to_a_terminal_is_refused(tmp_path):
+    import pty
+    import subprocess
+
+    src = tmp_path / "mix.wav"
+    sf.write(str(src), _scene(1.0), 16000)
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "cocktail_cli", "separate", str(src), "--stems", "speech", "-o", "-"],
+            stdout=slave, stderr=subprocess.PIPE, text=True, timeout=120,
+        )
+        os.set_blocking(master, False)
+        try:
+            written = os.read(master, 65536)
+        except (BlockingIOError, OSError):
+            written = b""
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "error: refusing to write audio to a terminal; redirect standard output (> stem.wav) or use -o DIR"
+    ], proc.stderr
+    assert b"RIFF" not in written and len(written) == 0, written[:80]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
@@ -62,6 +63,8 @@ def separate(
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
 ) -> None:
+    if out == "-" and sys.stdout.isatty():  # as gzip does: binary audio would garble the terminal
+        raise CocktailError("refusing to write audio to a terminal; redirect standard output (> stem.wav) or use -o DIR")
     import torch
 
     from ..atomic import remove_stale_temps
