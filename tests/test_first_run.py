@@ -415,3 +415,25 @@ def test_audio_to_a_terminal_is_refused(tmp_path):
         "error: refusing to write audio to a terminal; redirect standard output (> stem.wav) or use -o DIR"
     ], proc.stderr
     assert b"RIFF" not in written and len(written) == 0, written[:80]
+
+
+# -- 7. --json: a failed input is a JSON line too, and the others are still done --------------------------
+def test_json_reports_failed_inputs_and_the_batch_goes_on(cli, tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.delenv("COCKTAIL_MODEL", raising=False)
+    good, good2 = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(str(good), _scene(1.0), 16000)
+    sf.write(str(good2), _scene(1.0, seed=1), 16000)
+    bad = tmp_path / "bad.mp3"
+    bad.write_bytes(np.random.default_rng(0).bytes(20000))
+    missing = tmp_path / "missing.wav"
+    code, out, err = cli("separate", good, missing, bad, good2, "-o", tmp_path / "out", "--json")
+    assert code == 1
+    rows = {Path(r["input"]).name: r for r in map(json.loads, out.strip().splitlines())}
+    assert set(rows) == {"a.wav", "missing.wav", "bad.mp3", "b.wav"}
+    assert rows["missing.wav"] == {"input": str(missing), "error": f"{missing}: file not found"}
+    assert rows["bad.mp3"] == {"input": str(bad), "error": f"{bad}: cannot decode audio (corrupt or unsupported format)"}
+    for name in ("a.wav", "b.wav"):
+        assert "error" not in rows[name] and all(Path(p).is_file() for p in rows[name]["outputs"].values())
+    assert f"error: {missing}: file not found" in err and "2 of 4 inputs failed" in err

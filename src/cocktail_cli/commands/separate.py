@@ -59,7 +59,7 @@ def separate(
     rest: bool = typer.Option(False, "--rest", help="Also write 'rest': the input minus the chosen --stems, i.e. the sum of the other classes (two stems, like demucs --two-stems: --stems speech --rest)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint written by cocktail train (default: the shipped model, or $COCKTAIL_MODEL).", show_default=False),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files separated in parallel (CPU threads are shared between them)."),
-    json_out: bool = typer.Option(False, "--json", help="Print one JSON line per input done (input, outputs, seconds, rtf, duration, sample_rate, channels, scale)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON line per input: done (input, outputs, seconds, rtf, duration, sample_rate, channels, scale) or failed (input, error)."),
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
 ) -> None:
@@ -141,16 +141,19 @@ def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
                     raise KeyboardInterrupt  # unwinds separate_file: its temporaries are removed
                 progress.update(task, completed=done, total=total)
 
+            def fail(message: str) -> None:  # one line on stderr; with --json, one object on stdout
+                with lock:
+                    failed.append(job.name)
+                    if json_out:
+                        console.emit_json({"input": job.name, "error": message})
+                console.error(message)
+
             try:
                 result = separate_file(sep, job, opts, progress=on_progress, warn=console.warn)
             except CocktailError as err:
-                with lock:
-                    failed.append(job.name)
-                console.error(str(err))
+                fail(str(err))
             except Exception as err:  # a bug: still one line, and the batch goes on
-                with lock:
-                    failed.append(job.name)
-                console.error(f"{job.name}: unexpected error ({type(err).__name__}: {err})")
+                fail(f"{job.name}: unexpected error ({type(err).__name__}: {err})")
                 if os.environ.get("COCKTAIL_DEBUG"):
                     raise
             else:
