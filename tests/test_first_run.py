@@ -50,8 +50,9 @@ def test_separate_example_writes_five_stems_that_sum_to_it(cli, tmp_path, monkey
     from cocktail_cli.shipped import example_path
 
     monkeypatch.delenv("COCKTAIL_MODEL", raising=False)  # the shipped model, as a new user has it
-    code, out, err = cli("separate", "--example", "-o", tmp_path)
+    code, out, err = cli("separate", "--example", "-o", tmp_path, "--json")
     assert code == 0, err
+    assert __import__("json").loads(out)["input"] == "<example>"  # not its path in site-packages
     mix, sr = sf.read(str(example_path()), dtype="float32")
     stems = {}
     for name in CLASSES:

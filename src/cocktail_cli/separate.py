@@ -91,10 +91,11 @@ class Job:
     track: str
     outputs: dict[str, str]
     input_ext: str = ""  # the input's extension without the dot ("" for standard input)
+    label: str = ""  # the name messages and --json use instead of ``input`` ("<example>")
 
     @property
     def name(self) -> str:
-        return STDIN_NAME if self.input == STDIO else self.input
+        return self.label or (STDIN_NAME if self.input == STDIO else self.input)
 
 
 @dataclass

@@ -18,6 +18,9 @@ from ..errors import CocktailError
 
 # numpy, soundfile and torch are imported inside the command: --help and completion stay fast.
 
+#: How messages and --json name the example recording (like "<stdin>" for standard input).
+EXAMPLE_NAME = "<example>"
+
 HELP = f"""Split recordings into five stems: {', '.join(CLASSES)}.
 
 Each input (a file, a folder searched recursively for audio files, or - for standard input) gives one file per stem, at the input's sample rate and channel count (each channel is separated on its own). Any length: audio streams through overlapping chunks with a cross-fade, so memory stays flat, and the stems always sum back to the input.
@@ -71,10 +74,12 @@ def separate(
     from ..audio import check_writable_dir
     from ..separate import SeparateOptions, is_done, load_separator, plan
 
+    example_file = None
     if example:
         from ..shipped import example_path
 
-        inputs = [str(example_path()), *(inputs or [])]
+        example_file = str(example_path())
+        inputs = [example_file, *(inputs or [])]
     if not inputs:
         raise CocktailError("no inputs given (give audio files, folders or -, or --example)")
     try:
@@ -85,6 +90,9 @@ def separate(
     if json_out and opts.to_stdout:
         raise CocktailError("--json cannot be used with -o - (standard output carries the audio)")
     jobs_list = plan(inputs, opts)
+    for job in jobs_list:
+        if job.input == example_file:  # not its path deep in site-packages
+            job.label = EXAMPLE_NAME
     if not opts.to_stdout:
         check_writable_dir(opts.out)
         # temporaries of an earlier run killed outright (kill -9): in --out and the folders the
