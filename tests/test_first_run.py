@@ -158,7 +158,7 @@ def _stale_name(target: str, pid: int) -> str:
     return f".{target}.cocktail-{_HOST}-{pid}-k3j2h1g0.tmp"
 
 
-def _wait_for(predicate, timeout: float = 120.0) -> bool:
+def _wait_for(predicate, timeout: float = 300.0) -> bool:
     import time
 
     end = time.monotonic() + timeout
@@ -185,7 +185,8 @@ def test_sigterm_during_separate_leaves_no_temporaries(tmp_path):
     out = tmp_path / "out"
     proc = _cocktail_subprocess(["separate", src, "-o", out])
     try:
-        assert _wait_for(lambda: out.exists() and _temps(out)), "no stem was being written"
+        assert _wait_for(lambda: proc.poll() is not None or (out.exists() and _temps(out)))
+        assert proc.poll() is None, f"separate ended before it was killed: {proc.communicate()}"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -204,7 +205,8 @@ def test_sigterm_during_parallel_synth_leaves_no_temporaries(tmp_path, make_clas
     proc = _cocktail_subprocess(args)
     try:
         split = out / "train"
-        assert _wait_for(lambda: split.is_dir() and sum(1 for _ in split.iterdir()) > 3), "no mixture was written"
+        assert _wait_for(lambda: proc.poll() is not None or (split.is_dir() and sum(1 for _ in split.iterdir()) > 3))
+        assert proc.poll() is None, f"synth ended before it was killed: {proc.communicate()}"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
