@@ -1,26 +1,35 @@
-"""Speed and memory of ``cocktail separate`` against its goals (issue 4), all measured in one run.
+"""Speed and memory of ``cocktail separate`` against its goals (issues 4 and 15), all measured in one run.
 
-1. Real-time factor (compute seconds per second of audio) on 2 CPU threads, 60 s mono 44.1 kHz
-   file, default architecture, end to end (read, separate, write five stems). Goal <= 0.01.
-2. The same file through an Open-Unmix-style separator of five targets (its published
+1. Real-time factor (wall seconds per second of audio, end to end: read, separate, write five
+   float WAV stems) on 2 CPU threads, per input kind: 60 s of mono 44.1 kHz, stereo 44.1 kHz and
+   mono 22.05 kHz (the model's rate), made from the example recording shipped with cocktail.
+   Each kind also runs through the separator of ``--baseline`` (a git revision, loaded from git;
+   default: before issue 15's speed work), alternating runs, best of 5: both RTFs, the speed-up
+   and the SI-SDR of every new stem against the baseline's (the same stems: >= 40 dB). Stereo
+   changed on purpose (one set of masks for both channels, see ``bench/stereo.py`` for its
+   quality), so it is also run with ``independent_channels``, which must match the baseline.
+2. The mono 44.1 kHz file through an Open-Unmix-style separator of five targets (its published
    architecture: n_fft 4096, hop 1024, per target a 3-layer bidirectional LSTM with 512 hidden
    units, random weights): both RTFs and the ratio. Goal: cocktail >= 1.5x faster.
 3. Peak resident memory of the ``cocktail separate`` command for 1 min and for 30 min of audio.
    Goal: the 30-minute figure within 1.2x of the 1-minute one.
 
-Usage: ``python bench/separate.py [--model PATH] [--long-minutes 30]``. Uses the shipped model if
-present, else a randomly initialised ``tcn`` (timing does not depend on the weights). About
-2-4 minutes on a 2-core machine.
+Usage: ``python bench/separate.py [--model PATH] [--seconds 60] [--baseline REV] [--long-minutes 30]``.
+Uses the shipped model if present, else a randomly initialised ``tcn`` (timing does not depend on
+the weights). About 5-8 minutes on a 2-core machine. Wall-clock figures grow when other processes
+share the cores (the load average is printed); the ratios, measured in alternation, much less.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 THREADS = 2
 os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
@@ -37,10 +46,14 @@ from cocktail_cli.separate import SeparateOptions, plan, separate_file  # noqa: 
 from cocktail_cli.separator import Separator  # noqa: E402
 from cocktail_cli.stft import STFTConfig  # noqa: E402
 
-RTF_GOAL = 0.01
 SPEEDUP_GOAL = 1.5
 MEMORY_GOAL = 1.2
+SAME_STEMS_DB = 40.0
 SR = 44100
+ROOT = Path(__file__).resolve().parents[1]
+#: The last revision before issue 15's speed work (shared stereo masks, one inverse STFT fewer,
+#: in-place mask temperature, equal split of the rounding residual at the model's rate).
+BASELINE = "cc0465e"
 
 
 # -- test signal -----------------------------------------------------------------------------------
@@ -57,6 +70,103 @@ def write_scene(path: str, seconds: float, sr: int = SR, channels: int = 1, bloc
             x += 0.05 * rng.standard_normal(n) * (np.sin(2 * np.pi * 0.5 * t) > 0)
             fh.write(np.repeat(x[:, None], channels, axis=1).astype(np.float32))
             done += n
+
+
+def write_kinds(tmp: str, seconds: float) -> dict[str, str]:
+    """The example recording, looped to ``seconds``: mono 44.1 kHz, a stereo 44.1 kHz version
+    (the right channel hears the scene 0.25 ms later, 2 dB quieter, with its own faint noise:
+    two close microphones), and mono resampled to 22.05 kHz."""
+    from cocktail_cli.audio import read_audio, resample
+    from cocktail_cli.shipped import example_path
+
+    x, sr = read_audio(example_path())
+    x = np.tile(x[0], int(np.ceil(seconds * sr / x.shape[1])) + 1)
+    n = int(seconds * sr)
+    mono = x[:n]
+    noise = np.random.default_rng(0).standard_normal(n).astype(np.float32) * 1e-3
+    right = 0.8 * x[11 : n + 11] + noise
+    out = {}
+    for kind, audio, rate in (
+        ("mono 44.1k", mono[None], sr),
+        ("stereo 44.1k", np.stack([mono, right]), sr),
+        ("mono 22.05k", resample(mono[None], sr, 22050), 22050),
+    ):
+        path = os.path.join(tmp, kind.replace(" ", "-") + ".wav")
+        sf.write(path, (audio / max(1.0, np.abs(audio).max() / 0.9)).T, rate, subtype="FLOAT")
+        out[kind] = path
+    return out
+
+
+def load_baseline(rev: str):
+    """``cocktail_cli.separator`` as it was at git revision ``rev`` (None if git cannot say)."""
+    try:
+        src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:src/cocktail_cli/separator.py"],
+                             capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    spec = importlib.util.spec_from_loader("cocktail_cli._baseline_separator", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "cocktail_cli"
+    exec(compile(src, f"{rev}:src/cocktail_cli/separator.py", "exec"), module.__dict__)
+    return module
+
+
+def _si_sdr_db(est: np.ndarray, ref: np.ndarray) -> float:
+    est, ref = est.astype(np.float64).ravel(), ref.astype(np.float64).ravel()
+    if not np.any(ref):
+        return float("inf") if not np.any(est) else float("-inf")
+    a = est @ ref / (ref @ ref)
+    err = np.sum((est - a * ref) ** 2)
+    return float("inf") if err == 0 else 10 * np.log10(np.sum((a * ref) ** 2) / err)
+
+
+def compare_kinds(model_path: str, files: dict[str, str], baseline_rev: str, tmp: str, repeats: int = 5) -> None:
+    """[1]: per input kind, the separator now against the baseline revision's."""
+    old = load_baseline(baseline_rev)
+    if old is None:
+        print(f"[1] baseline {baseline_rev}: not available from git; new figures only")
+    systems = {"new": lambda **kw: Separator.from_checkpoint(model_path, **kw)}
+    if old is not None:
+        systems["baseline"] = lambda **kw: old.Separator.from_checkpoint(model_path, **kw)
+    for kind, wav in files.items():
+        configs = [("new", {}), ("baseline", {})] if old is not None else [("new", {})]
+        if kind.startswith("stereo"):
+            configs.append(("new independent", {"independent_channels": True}))
+        seps = {name: systems[name.split()[0]](**kw) for name, kw in configs}
+        best = {name: (float("inf"), 0.0) for name in seps}
+        outdirs = {name: os.path.join(tmp, "kinds", kind.replace(" ", "-"), name.replace(" ", "-")) for name in seps}
+        for _ in range(repeats):  # alternate, so that load from other processes hits all alike
+            for name, sep in seps.items():
+                opts = SeparateOptions(out=outdirs[name], fmt="wav", bits=32)
+                job = plan([wav], opts)[0]
+                cpu = time.process_time()
+                res = separate_file(sep, job, opts)
+                cpu = time.process_time() - cpu
+                if res.rtf < best[name][0]:
+                    best[name] = (res.rtf, cpu / res.duration / THREADS)
+        track = Path(wav).stem
+        line = f"[1] {kind}: new RTF {best['new'][0]:.4f} (CPU s per audio s per thread {best['new'][1]:.4f})"
+        if "baseline" in best:
+            line += (f"  baseline RTF {best['baseline'][0]:.4f} ({best['baseline'][1]:.4f})  speed-up "
+                     f"{best['baseline'][0] / best['new'][0]:.2f}x wall, {best['baseline'][1] / best['new'][1]:.2f}x CPU")
+        print(line, flush=True)
+        if "baseline" not in best:
+            continue
+        for name in seps:
+            if name == "baseline":
+                continue
+            scores = []
+            for stem in CLASSES:
+                a, _ = sf.read(os.path.join(outdirs[name], track, f"{stem}.wav"), dtype="float32")
+                b, _ = sf.read(os.path.join(outdirs["baseline"], track, f"{stem}.wav"), dtype="float32")
+                scores.append(_si_sdr_db(a, b))
+            worst = min(scores)
+            expect_same = not (kind.startswith("stereo") and name == "new")
+            verdict = ("PASS" if worst >= SAME_STEMS_DB else "FAIL") if expect_same else "(shared masks: changed on purpose)"
+            print(f"    {name} vs baseline, SI-SDR per stem (dB): " + " ".join(f"{s} {v:.1f}" for s, v in zip(CLASSES, scores))
+                  + f"  min {worst:.1f}  {'goal >= ' + str(SAME_STEMS_DB) + ' ' if expect_same else ''}{verdict}")
+            if name == "new independent":
+                print(f"    new independent RTF {best[name][0]:.4f} ({best[name][1]:.4f})")
 
 
 # -- an Open-Unmix-style baseline (written from its published description) ----------------------------
@@ -171,7 +281,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="checkpoint (default: the shipped model, else a random-init tcn)")
     ap.add_argument("--long-minutes", type=float, default=30.0)
+    ap.add_argument("--seconds", type=float, default=60.0, help="length of each input kind in [1]")
+    ap.add_argument("--baseline", default=BASELINE, help=f"git revision to compare with in [1] (default {BASELINE})")
     ap.add_argument("--skip-umx", action="store_true")
+    ap.add_argument("--skip-memory", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(THREADS)
 
@@ -189,19 +302,19 @@ def main() -> None:
         print(f"threads: {torch.get_num_threads()}  load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores "
               "(other processes on the cores inflate wall-clock figures)")
 
+        compare_kinds(model, write_kinds(tmp, args.seconds), args.baseline, tmp)
+
         minute = os.path.join(tmp, "minute.wav")
         write_scene(minute, 60.0)
-
-        rtf, cpu_rtf = cocktail_rtf(model, minute, os.path.join(tmp, "out-rtf"))
-        print(f"[1] cocktail RTF (60 s mono 44.1 kHz, end to end): {rtf:.4f}  goal <= {RTF_GOAL}  ratio to goal {rtf / RTF_GOAL:.2f}  "
-              f"{'PASS' if rtf <= RTF_GOAL else 'FAIL'}  (CPU s per audio s per thread {cpu_rtf:.4f})")
-
         if not args.skip_umx:
+            rtf, _ = cocktail_rtf(model, minute, os.path.join(tmp, "out-rtf"))
             u = umx_rtf(minute)
             speedup = u / rtf
             print(f"[2] Open-Unmix-style (5 targets, n_fft 4096, 3-layer BLSTM 512) RTF: {u:.4f}  cocktail {rtf:.4f}  "
                   f"cocktail is {speedup:.1f}x faster  goal >= {SPEEDUP_GOAL}x  {'PASS' if speedup >= SPEEDUP_GOAL else 'FAIL'}")
 
+        if args.skip_memory:
+            return
         long = os.path.join(tmp, "long.wav")
         write_scene(long, args.long_minutes * 60)
         rss1, s1 = peak_rss_mib(model, minute, os.path.join(tmp, "out-1"))

@@ -142,6 +142,50 @@ def test_chunking_keeps_stems_summing_to_input(model_path, chunk, overlap):
     assert np.abs(stems.sum(0) - audio).max() < 1e-4
 
 
+def test_channels_share_one_set_of_masks(model_path, monkeypatch):
+    """Stereo runs the network once per chunk; identical channels give the mono stems; with
+    independent_channels every channel is separated exactly as it would be alone."""
+    sep = Separator.from_checkpoint(model_path, chunk_seconds=1.0, overlap_seconds=0.25)
+    solo = Separator.from_checkpoint(model_path, chunk_seconds=1.0, overlap_seconds=0.25, independent_channels=True)
+    sr = 16000
+    audio = scene(2.0, sr, 2, seed=11)
+    batches = []
+    original = sep.model.forward
+    monkeypatch.setattr(sep.model, "forward", lambda mag: batches.append(mag.shape[0]) or original(mag))
+    stems = sep.separate(audio, sr)
+    assert set(batches) == {1} and stems.shape == (len(CLASSES), 2, audio.shape[1])  # one mask set per chunk
+    assert np.abs(stems.sum(0) - audio).max() < 1e-4
+    mono = [sep.separate(audio[c : c + 1], sr) for c in range(2)]
+    twin = sep.separate(np.repeat(audio[:1], 2, axis=0), sr)
+    np.testing.assert_allclose(twin, np.concatenate([mono[0], mono[0]], axis=1), atol=2e-6)
+    alone = solo.separate(audio, sr)
+    np.testing.assert_allclose(alone, np.concatenate(mono, axis=1), atol=2e-6)
+    assert np.abs(alone.sum(0) - audio).max() < 1e-4
+
+
+def test_independent_channels_option(run, model_path, tmp_path):
+    audio = scene(1.5, MODEL_SR, 2, seed=2)
+    src = write(tmp_path / "mix.wav", audio, MODEL_SR, subtype="FLOAT")
+    code, _, err = run(src, "-o", tmp_path / "out", "--bits", "32", "--stems", "dog", "--independent-channels")
+    assert code == 0, err
+    dog, _ = sf.read(str(tmp_path / "out" / "mix" / "dog.wav"), dtype="float32", always_2d=True)
+    expected = Separator.from_checkpoint(model_path, independent_channels=True).separate(audio, MODEL_SR)
+    np.testing.assert_allclose(dog.T, expected[CLASSES.index("dog")], atol=1e-6)
+
+
+def test_inference_path_matches_the_training_path(model_path):
+    """Inference computes one stem fewer by inverse STFT (the last is the mixture minus the
+    others) and applies the temperature in place: the same stems as the differentiable path."""
+    sep = Separator.from_checkpoint(model_path, mask_temperature=1.4)
+    wave = torch.from_numpy(scene(2.0, MODEL_SR, 3, seed=4))
+    with torch.inference_mode():
+        fast = sep(wave)
+    with torch.enable_grad():
+        slow = sep(wave.clone().requires_grad_(True)).detach()
+    assert torch.allclose(fast, slow, atol=1e-6)
+    assert torch.abs(fast.sum(1) - wave).max() < 1e-6
+
+
 def test_cross_fade_weights_sum_to_one():
     """A net with equal masks gives input / 5 per stem: chunk seams add nothing and lose nothing."""
     model = small_tcn().eval()

@@ -282,10 +282,16 @@ def is_done(job: Job) -> bool:
         return False
 
 
-def load_separator(model: str | os.PathLike | None = None, chunk_seconds: float | None = None) -> Separator:
-    """The separator for ``--model PATH`` (any checkpoint ``cocktail train`` wrote) or the default."""
+def load_separator(
+    model: str | os.PathLike | None = None, chunk_seconds: float | None = None, independent_channels: bool = False
+) -> Separator:
+    """The separator for ``--model PATH`` (any checkpoint ``cocktail train`` wrote) or the default.
+
+    ``independent_channels``: separate each channel of a multichannel input on its own instead of
+    with masks shared by the channels (see :meth:`Separator.separate_channels`).
+    """
     kwargs = {} if chunk_seconds is None else {"chunk_seconds": chunk_seconds}
-    return Separator.from_checkpoint(model, **kwargs)
+    return Separator.from_checkpoint(model, independent_channels=independent_channels, **kwargs)
 
 
 # -- one file -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ EXAMPLE_NAME = "<example>"
 
 HELP = f"""Split recordings into five stems: {', '.join(CLASSES)}.
 
-Each input (a file, a folder searched recursively for audio files, or - for standard input) gives one file per stem, at the input's sample rate and channel count (each channel is separated on its own). Any length: audio streams through overlapping chunks with a cross-fade, so memory stays flat, and the stems always sum back to the input.
+Each input (a file, a folder searched recursively for audio files, or - for standard input) gives one file per stem, at the input's sample rate and channel count (the channels of a file share one set of masks, so each stem keeps the stereo image; --independent-channels separates each channel on its own). Any length: audio streams through overlapping chunks with a cross-fade, so memory stays flat, and the stems always sum back to the input.
 
 [b]Examples[/b]
 
@@ -65,6 +65,7 @@ def separate(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON line per input: done (input, outputs, seconds, rtf, duration, sample_rate, channels, scale) or failed (input, error)."),
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
+    independent_channels: bool = typer.Option(False, "--independent-channels", help="Separate each channel on its own (slower), for recordings whose channels hold different scenes; by default the channels of one file share one set of masks."),
 ) -> None:
     if out == "-" and sys.stdout.isatty():  # as gzip does: binary audio would garble the terminal
         raise CocktailError("refusing to write audio to a terminal; redirect standard output (> stem.wav) or use -o DIR")
@@ -112,7 +113,7 @@ def separate(
         jobs_list = todo
         if not jobs_list:
             return
-    sep = load_separator(model, chunk_seconds)
+    sep = load_separator(model, chunk_seconds, independent_channels)
     threads = torch.get_num_threads()
     if jobs > 1:  # the cores are shared between the files in flight
         torch.set_num_threads(max(1, threads // min(jobs, len(jobs_list))))
