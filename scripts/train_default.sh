@@ -8,7 +8,7 @@
 #   ARCH=paper bash scripts/train_default.sh         # the paper's network, same data, same budget
 #
 # Time on the reference machine (2 CPU cores): synth ~6 min, prep ~2 min (each twice for tcn),
-# training 240 + 200 + 240 + 230 + 170 CPU-minutes for tcn (about 10 hours wall on idle cores), 126
+# training 240 + 200 + 240 + 230 + 80 CPU-minutes for tcn (about 9.5 hours wall on idle cores), 126
 # for paper; eval ~4 min a model. Phase 7 also needs corpus-extra built in $EXTRA (6.5 min; see
 # ../shared/corpus-extra/README.md: `python ../shared/corpus-extra/build.py data/corpus-extra --mirror MIRROR`).
 set -euo pipefail
@@ -33,6 +33,8 @@ $COCKTAIL synth "$CORPUS" -o "$WORK/synth" --split test --count 600 "${SYNTH[@]}
 if [ -e "$EXTRA/manifest.csv" ]; then
     $COCKTAIL synth "$CORPUS" "$EXTRA" -o "$WORK/synth-extra" --split test --count 600 "${SYNTH[@]}" --seed 7
 fi
+# The third: test clips as recorded, without the paper's phase-vocoder pitch shift and stretch.
+$COCKTAIL synth "$CORPUS" -o "$WORK/synth-natural" --split test --count 300 "${SYNTH[@]}" --pitch 0 --stretch 1 --seed 7
 $COCKTAIL synth "$CORPUS" -o "$WORK/synth" --split train --count 20000 "${SYNTH[@]}" --seed 7
 
 $COCKTAIL prep "$WORK/synth" -o "$WORK/store" --jobs 2
@@ -103,7 +105,7 @@ if [ "$ARCH" = tcn ]; then
     #    statistics are refitted. Validation: 200 mixtures drawn once from both folders' val clips.
     FINAL=$WORK/tcn-robust.pt
     OMP_WAIT_POLICY=PASSIVE $COCKTAIL train --sources "$CORPUS" --sources "$EXTRA" -o "$FINAL" --init-from "$REMIX2" \
-        --lr 1e-3 --steps 12000 --cpu-minutes "${ROBUST_CPU_MINUTES:-170}" --seed 4 "${NEW_RUN[@]}" >> "$WORK/tcn-robust-train.jsonl"
+        --lr 1e-3 --steps 12000 --cpu-minutes "${ROBUST_CPU_MINUTES:-80}" --seed 4 "${NEW_RUN[@]}" >> "$WORK/tcn-robust-train.jsonl"
 else
     # Another architecture (paper: its own recipe from the train defaults, Adam 1e-3 at a
     # constant rate, n_fft 512, summed magnitude MSE) on the same store, stopped at the CPU time
@@ -127,6 +129,7 @@ tail -n 1 "$WORK/$ARCH-eval-test.jsonl"
 if [ -d "$WORK/synth-extra/test" ]; then
     $COCKTAIL eval "$WORK/synth-extra" --split test --model "$MODEL" --oracle irm1 --json > "$WORK/$ARCH-eval-test-extra.jsonl"
 fi
+$COCKTAIL eval "$WORK/synth-natural" --split test --model "$MODEL" --json > "$WORK/$ARCH-eval-test-natural.jsonl"
 # The card's figures by input rate and format, and clean clips played as 44.1 kHz 16-bit files.
 python scripts/rate_table.py "$WORK/synth/test" --model "$MODEL" --count 200 > "$WORK/$ARCH-rates.md"
 python scripts/clean_clips.py --model "$MODEL" --corpus "$CORPUS" > "$WORK/$ARCH-clean-clips.md"
