@@ -77,7 +77,7 @@ def write_kinds(tmp: str, seconds: float) -> dict[str, str]:
     (the right channel hears the scene 0.25 ms later, 2 dB quieter, with its own faint noise:
     two close microphones), and mono resampled to 22.05 kHz."""
     from cocktail_cli.audio import read_audio, resample
-    from cocktail_cli.shipped import example_path
+    from cocktail_cli.examples import example_path
 
     x, sr = read_audio(example_path())
     x = np.tile(x[0], int(np.ceil(seconds * sr / x.shape[1])) + 1)

@@ -2,7 +2,7 @@
 
     python scripts/make_example.py                       # apt-get download the package, build
     python scripts/make_example.py --deb PATH.deb        # or use a .deb already downloaded
-    python scripts/make_example.py --check               # exit 1 if models/example.* differ
+    python scripts/make_example.py --check               # exit 1 if examples/example.* differ
 
 The example is a 20-second busy scene mixed from sound effects and spoken stamp descriptions of
 the Debian package ``tuxpaint-stamps-default`` (GPL-2, Bill Kendrick and contributors): a fire
@@ -10,7 +10,7 @@ truck's siren, a barking dog, a voice naming animals, birdsong and a hammer. It 
 cry (no freely licensed one was at hand), which shows what an absent stem looks like. Nothing
 comes from ../shared/corpus.
 
-Writes ``models/example.ogg`` (mono, 44.1 kHz, Ogg Vorbis) and ``models/example.md`` (every
+Writes ``examples/example.ogg`` (mono, 44.1 kHz, Ogg Vorbis) and ``examples/example.md`` (every
 source file, its licence and where it sits in the scene). The mix is fixed by the table below;
 ``--check`` compares the attribution text and the decoded audio (same length, and within the
 lossy encoder's error: at least 18 dB SNR, so another libvorbis version still passes).
@@ -141,7 +141,7 @@ def attribution(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deb", type=Path, help=f"a downloaded {PACKAGE} .deb (default: apt-get download it)")
-    parser.add_argument("--out", type=Path, default=ROOT / "models", help="folder for example.ogg and example.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "examples", help="folder for example.ogg and example.md")
     parser.add_argument("--check", action="store_true", help="compare with the files in --out instead of writing")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cocktail-example-") as tmp:

@@ -11,31 +11,13 @@ import pytest
 import soundfile as sf
 
 from cocktail_cli.classes import CLASSES
-from cocktail_cli.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def cli(monkeypatch, capfd):
-    """Run ``cocktail ARGS`` in-process; returns (exit code, stdout, stderr)."""
-
-    def _run(*args):
-        monkeypatch.setattr(sys, "argv", ["cocktail", *map(str, args)])
-        try:
-            cli_main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capfd.readouterr()
-        return code, out, err
-
-    return _run
-
-
 # -- 1. the example recording ----------------------------------------------------------------------
 def test_example_is_shipped_with_its_sources():
-    from cocktail_cli.shipped import example_path
+    from cocktail_cli.examples import example_path
 
     path = example_path()
     info = sf.info(str(path))
@@ -47,7 +29,7 @@ def test_example_is_shipped_with_its_sources():
 
 
 def test_separate_example_writes_five_stems_that_sum_to_it(cli, tmp_path, monkeypatch):
-    from cocktail_cli.shipped import example_path
+    from cocktail_cli.examples import example_path
 
     monkeypatch.delenv("COCKTAIL_MODEL", raising=False)  # the shipped model, as a new user has it
     code, out, err = cli("separate", "--example", "-o", tmp_path, "--json")
@@ -177,40 +159,38 @@ def _cocktail_subprocess(args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def test_sigterm_during_separate_leaves_no_temporaries(tmp_path):
+def _terminate_when(proc, ready, what: str) -> str:
+    """Send SIGTERM once ``ready()`` holds (failing if ``proc`` ended first); returns its stderr."""
     import signal
 
-    src = tmp_path / "long.wav"
-    sf.write(str(src), _scene(240.0), 16000)
-    out = tmp_path / "out"
-    proc = _cocktail_subprocess(["separate", src, "-o", out])
     try:
-        assert _wait_for(lambda: proc.poll() is not None or (out.exists() and _temps(out)))
-        assert proc.poll() is None, f"separate ended before it was killed: {proc.communicate()}"
+        assert _wait_for(lambda: proc.poll() is not None or ready())
+        assert proc.poll() is None, f"{what} ended before it was killed: {proc.communicate()}"
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
+    return err
+
+
+def test_sigterm_during_separate_leaves_no_temporaries(tmp_path):
+    src = tmp_path / "long.wav"
+    sf.write(str(src), _scene(240.0), 16000)
+    out = tmp_path / "out"
+    proc = _cocktail_subprocess(["separate", src, "-o", out])
+    err = _terminate_when(proc, lambda: out.exists() and _temps(out), "separate")
     assert proc.returncode == 143, err
     assert err.strip().splitlines() == ["error: terminated"], err
     assert not out.exists() or list(out.rglob("*")) == [], list(out.rglob("*"))
 
 
 def test_sigterm_during_parallel_synth_leaves_no_temporaries(tmp_path, make_class_tree):
-    import signal
-
     src = make_class_tree(tmp_path / "src", files=6, seconds=1.0, sr=8000)
     out = tmp_path / "mixes"
     args = ["synth", src, "-o", out, "--count", "5000", "--seconds", "1", "--sample-rate", "8000", "--jobs", "2"]
     proc = _cocktail_subprocess(args)
-    try:
-        split = out / "train"
-        assert _wait_for(lambda: proc.poll() is not None or (split.is_dir() and sum(1 for _ in split.iterdir()) > 3))
-        assert proc.poll() is None, f"synth ended before it was killed: {proc.communicate()}"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
+    split = out / "train"
+    err = _terminate_when(proc, lambda: split.is_dir() and sum(1 for _ in split.iterdir()) > 3, "synth")
     assert proc.returncode == 143, err
     assert _temps(out) == []
 

@@ -77,7 +77,7 @@ def separate(
 
     example_file = None
     if example:
-        from ..shipped import example_path
+        from ..examples import example_path
 
         example_file = str(example_path())
         inputs = [example_file, *(inputs or [])]
