@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from cocktail_cli.classes import CLASSES
+from cocktail_cli.cli import main as cli_main
 
 from fake_synth import class_clip
 
@@ -30,3 +32,20 @@ def make_class_tree():
         return root
 
     return make
+
+
+@pytest.fixture
+def cli(monkeypatch, capfd):
+    """Run ``cocktail ARGS`` in-process; returns (exit code, stdout, stderr)."""
+
+    def _run(*args):
+        monkeypatch.setattr(sys, "argv", ["cocktail", *map(str, args)])
+        try:
+            cli_main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capfd.readouterr()
+        return code, out, err
+
+    return _run

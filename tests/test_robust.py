@@ -23,7 +23,7 @@ import soxr
 import torch
 
 from cocktail_cli.checkpoint import read_raw
-from cocktail_cli.classes import CLASSES, TARGET_CLASSES
+from cocktail_cli.classes import CLASSES
 from cocktail_cli.metrics import si_sdr
 from cocktail_cli.mixing import OTHER, MixConfig, MixedBatches, draw_example, load_bank
 from cocktail_cli.nets.norm import log_magnitude
@@ -147,7 +147,7 @@ def test_the_file_path_effects(sources):
 
 
 def test_synth_draws_from_several_source_folders_and_rebuilds(sources, tmp_path):
-    from cocktail_cli.synth import SynthConfig, mix_of, rebuild, synthesize
+    from cocktail_cli.synth import SynthConfig, rebuild, synthesize
 
     cfg = SynthConfig(sample_rate=16000, seconds=1.0, pitch=(0.0,), stretch=(1.0,))
     summary = synthesize(sources, tmp_path / "mixes", cfg, count=12, split="train")

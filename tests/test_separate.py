@@ -21,7 +21,6 @@ import torch
 from cocktail_cli import separate as api
 from cocktail_cli.checkpoint import save_checkpoint
 from cocktail_cli.classes import CLASSES
-from cocktail_cli.cli import main as cli_main
 from cocktail_cli.errors import AudioError, CheckpointError, CocktailError
 from cocktail_cli.nets import build
 from cocktail_cli.separator import Separator
@@ -76,20 +75,9 @@ def default_model(model_path, monkeypatch):
 
 
 @pytest.fixture
-def run(default_model, monkeypatch, capfd):
+def run(default_model, cli):
     """Run ``cocktail separate ARGS`` in-process; returns (exit code, stdout, stderr)."""
-
-    def _run(*args):
-        monkeypatch.setattr(sys, "argv", ["cocktail", "separate", *map(str, args)])
-        try:
-            cli_main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capfd.readouterr()
-        return code, out, err
-
-    return _run
+    return lambda *args: cli("separate", *args)
 
 
 def no_partial_files(folder) -> bool:

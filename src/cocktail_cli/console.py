@@ -88,8 +88,9 @@ def interactive() -> bool:
     return get_err_console().is_terminal and not os.environ.get("CI")
 
 
-def make_progress(enabled: bool | None = None, transient: bool = False) -> Progress:
-    """A Rich progress bar on a terminal; a silent no-op object otherwise."""
+def make_progress(enabled: bool | None = None, transient: bool = False, amount_columns: tuple | None = None) -> Progress:
+    """A Rich progress bar on a terminal; a silent no-op object otherwise. ``amount_columns``
+    replace the default ``M/N`` between the bar and the times."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -106,7 +107,7 @@ def make_progress(enabled: bool | None = None, transient: bool = False) -> Progr
         SpinnerColumn(),
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        *(amount_columns or (MofNCompleteColumn(),)),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=get_err_console(),
@@ -169,15 +170,7 @@ def make_audio_progress(enabled: bool | None = None) -> Progress:
     ``12.3/600.0 s audio`` and its speed, ``35x real time``; other tasks (a batch's files) show
     ``M/N``.
     """
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        ProgressColumn,
-        SpinnerColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import ProgressColumn
     from rich.text import Text
 
     class AmountColumn(ProgressColumn):
@@ -193,16 +186,4 @@ def make_audio_progress(enabled: bool | None = None) -> Progress:
                 return Text("")
             return Text(speed_text(task.speed), style="progress.data.speed")
 
-    if enabled is None:
-        enabled = interactive()
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        AmountColumn(),
-        SpeedColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=get_err_console(),
-        disable=not enabled,
-    )
+    return make_progress(enabled, amount_columns=(AmountColumn(), SpeedColumn()))

@@ -33,7 +33,7 @@ from .audio import resample
 from .classes import CLASSES, N_CLASSES, TARGET_CLASSES
 from .errors import CocktailError
 from .sirens import draw_siren, render_siren
-from .sources import SPLITS, Clip, scan_sources
+from .sources import folder_of, scan_folders
 
 OTHER = CLASSES.index("other")
 
@@ -90,45 +90,23 @@ class ClipBank:
     sample_rate: int
     split: str
     clips: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    names: dict[str, list[str]] = field(default_factory=dict)
     listing: str = ""
 
     def __len__(self) -> int:
         return sum(len(v) for v in self.clips.values())
 
-    def minutes(self, cls: str) -> float:
-        return sum(len(x) for x in self.clips.get(cls, [])) / self.sample_rate / 60
-
-
-def scan_many(folders: list[str], split: str) -> dict[str, list[tuple[int, Clip]]]:
-    """The clips of ``split`` in every folder, per class, with the index of their folder. A class
-    may be missing from some folders (corpus-extra has no val/test baby cries)."""
-    if split not in SPLITS:
-        raise CocktailError(f"unknown split '{split}' (choose {', '.join(SPLITS)})")
-    found: dict[str, list[Clip]] = {c: [] for c in CLASSES}
-    for i, folder in enumerate(folders):
-        for cls in CLASSES:
-            try:
-                found[cls] += [(i, c) for c in scan_sources(folder, split, [cls]).clips[cls]]
-            except CocktailError as err:
-                if "not found" in str(err):
-                    raise
-    return found
-
 
 def load_bank(folders: list[str], split: str, sample_rate: int, progress=None) -> ClipBank:
     """Read every clip of ``split`` in ``folders`` into memory (mono, ``sample_rate``, int16)."""
-    found = scan_many(folders, split)
-    missing = [c for c in CLASSES if not found[c] and c != "siren"]
-    if missing:
-        raise CocktailError(f"no clip of class {', '.join(missing)} in split '{split}' of {', '.join(folders)}")
+    # sirens may be missing: synthetic ones stand in (MixConfig.synthetic_siren_prob)
+    found = scan_folders(folders, split, optional=("siren",)).clips
     bank = ClipBank(sample_rate, split)
     h = hashlib.sha1()
     total = sum(len(v) for v in found.values())
     done = 0
     for cls in CLASSES:
-        bank.clips[cls], bank.names[cls] = [], []
-        for folder_index, clip in found[cls]:
+        bank.clips[cls] = []
+        for clip in found[cls]:
             try:
                 x, sr = sf.read(clip.path, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError, OSError) as err:
@@ -137,9 +115,9 @@ def load_bank(folders: list[str], split: str, sample_rate: int, progress=None) -
             if sr != sample_rate:
                 x = resample(x, sr, sample_rate)
             bank.clips[cls].append(np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16))
-            bank.names[cls].append(clip.path)
             # folder index and relative name, not the absolute path: a run resumes on another machine
-            h.update(f"{cls}\0{folder_index}\0{clip.rel}\0{len(x)}\n".encode())
+            folder_index, rel = folder_of(clip.rel)
+            h.update(f"{cls}\0{folder_index}\0{rel}\0{len(x)}\n".encode())
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -282,8 +260,6 @@ class FixedMixtures:
 
     def __init__(self, bank: ClipBank, cfg: MixConfig, n: int, seed: int):
         self.samples = int(round(cfg.seconds * bank.sample_rate))
-        self.split = bank.split
-        self.root = bank.split
         self.items = [draw_example(np.random.default_rng([seed, 9, i]), bank, cfg) for i in range(n)]
 
     def __len__(self) -> int:

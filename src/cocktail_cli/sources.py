@@ -64,18 +64,17 @@ def clip_path(roots: str | list[str], rel: str) -> str:
     """The file of clip ``rel`` (see :attr:`SourceSet.roots`) under ``roots``."""
     if isinstance(roots, (str, os.PathLike)):
         roots = [str(roots)]
-    k, sep, rest = rel.partition("::")
-    if sep and k.isdigit():
-        return os.path.join(roots[int(k)], rest)
-    return os.path.join(roots[0], rel)
+    k, rest = folder_of(rel)
+    return os.path.join(roots[k], rest)
 
 
-def scan_folders(source_dirs: list, split: str, classes: list[str] | None = None) -> SourceSet:
+def scan_folders(source_dirs: list, split: str, classes: list[str] | None = None, optional: tuple[str, ...] = ()) -> SourceSet:
     """:func:`scan_sources` over several folders (e.g. the corpus and corpus-extra) as one set.
 
-    A class may be missing from some folders (corpus-extra has no test baby cries), not from all.
+    A class may be missing from some folders (corpus-extra has no test baby cries), and from all
+    of them if it is in ``optional`` (its list is then empty).
     """
-    if len(source_dirs) == 1:
+    if len(source_dirs) == 1 and not optional:
         return scan_sources(source_dirs[0], split, classes)
     classes = list(CLASSES) if classes is None else classes
     merged: dict[str, list[Clip]] = {c: [] for c in classes}
@@ -95,9 +94,15 @@ def scan_folders(source_dirs: list, split: str, classes: list[str] | None = None
         roots.append(str(Path(folder).resolve()))
         manifests.append(part.from_manifest if part else False)
     for cls, found in merged.items():
-        if not found:
+        if not found and cls not in optional:
             raise CocktailError(f"no clip of class '{cls}' in split '{split}' of any source folder", ", ".join(map(str, source_dirs)))
     return SourceSet(roots[0], split, merged, from_manifest=all(manifests), roots=roots)
+
+
+def folder_of(rel: str) -> tuple[int, str]:
+    """A clip name of :attr:`SourceSet.clips` as (index of its folder, path within that folder)."""
+    k, sep, rest = rel.partition("::")
+    return (int(k), rest) if sep and k.isdigit() else (0, rel)
 
 
 def split_of(key: str) -> str:
