@@ -26,6 +26,8 @@ TINY = {
     "tcn": {"channels": 16, "hidden": 32, "depth": 2, "repeats": 1},
     "paper": {"time_kernel": 10, "freq_channels": 6, "time_channels": 4, "bottleneck": 8},
     "blstm": {"hidden": 16, "layers": 1},
+    "bandsplit": {"dim": 8, "hidden": 16, "depth": 2, "blocks": 2},
+    "unet": {"channels": [4, 6], "bottleneck": 16, "hidden": 32, "depth": 2},
 }
 
 
@@ -100,7 +102,7 @@ def test_masks_sum_to_one_for_every_arch(arch):
     assert stems.shape == (2, 5, 62 * 64) and torch.allclose(stems.sum(1), wave, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch", ["tcn", "paper"])
+@pytest.mark.parametrize("arch", ["tcn", "paper", "bandsplit", "unet"])
 def test_train_then_separate_from_the_checkpoint(store, tmp_path, arch):
     out = tmp_path / f"{arch}.pt"
     summary = train(tiny(store, out, arch=arch, eval_every=2))
@@ -108,7 +110,7 @@ def test_train_then_separate_from_the_checkpoint(store, tmp_path, arch):
     ckpt = read_raw(out)
     assert ckpt["arch"] == arch and ckpt["classes"] == list(CLASSES)
     # the store suggests n_fft 256 / hop 64; the paper's net keeps the paper's 512 / 128
-    n_fft, hop = (256, 64) if arch == "tcn" else (512, 128)
+    n_fft, hop = (256, 64) if arch != "paper" else (512, 128)
     assert ckpt["stft"] == {"sample_rate": 8000, "n_fft": n_fft, "hop": hop, "window": "hann", "center": True}
     assert ckpt["arch_args"]["n_bins"] == n_fft // 2 + 1 and ckpt["arch_args"]["norm"] == "cmvn"
     assert set(ckpt["resume"]) >= {"step", "optimizer", "rng", "config", "history"}
@@ -152,7 +154,7 @@ def test_separate_command_reads_the_checkpoint(store, tmp_path):
     assert len(list((tmp_path / "out").rglob("*.wav"))) == 5
 
 
-@pytest.mark.parametrize("arch", ["tcn", "paper"])
+@pytest.mark.parametrize("arch", ["tcn", "paper", "bandsplit", "unet"])
 def test_resume_continues_exactly(store, tmp_path, arch):
     straight = tmp_path / "straight.pt"
     train(tiny(store, straight, arch=arch, steps=6, eval_every=3))

@@ -47,6 +47,8 @@ ARCH_DEFAULTS = {
     "paper": dict(optimizer="adam", lr=1e-3, schedule="constant", clip=0.0, loss="magnitude", weight_decay=0.0, n_fft=512, hop=128),
     "tcn": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2, absent_weight=0.1),
     "blstm": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2, absent_weight=0.1),
+    "bandsplit": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2, absent_weight=0.1),
+    "unet": dict(optimizer="adamw", lr=2e-3, schedule="cosine", clip=5.0, loss="waveform", weight_decay=1e-2, absent_weight=0.1),
 }
 #: Settings that may differ on ``--resume`` (everything else comes from the checkpoint).
 RESUMABLE_OVERRIDES = ("steps", "epochs", "device", "threads", "checkpoint_minutes", "checkpoint_steps", "cpu_minutes")

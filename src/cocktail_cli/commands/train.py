@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
             show_default=False,
         ),
         mix_arg: list[str] = typer.Option(None, "--mix-arg", help="With --sources: a mixing setting key=value (repeatable), e.g. active_prob=0.6; see cocktail_cli.mixing.MixConfig.", show_default=False),
-        floor_db: float = typer.Option(80.0, "--floor-db", help="Feature floor in dB under the input's loudest bin (tcn, blstm); makes the model deaf to the file's noise floor."),
+        floor_db: float = typer.Option(80.0, "--floor-db", help="Feature floor in dB under the input's loudest bin (all but paper); makes the model deaf to the file's noise floor."),
         output: Path = typer.Option(..., "-o", "--out", help="Checkpoint to write (and to continue with --resume)."),
         arch: str = typer.Option(DEFAULT_ARCH, "--arch", help=f"Architecture: {', '.join(ARCH_NAMES)}."),
         arch_arg: list[str] = typer.Option(None, "--arch-arg", help="Constructor argument key=value (repeatable), e.g. channels=128."),

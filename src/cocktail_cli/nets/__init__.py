@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import torch.nn as nn
 
+from .bandsplit import BandSplitNet
 from .blstm import BLSTMMaskNet
 from .paper import PaperNet
 from .tcn import TCNMaskNet
+from .unet import UNetMaskNet
 
 ARCHS: dict[str, type[nn.Module]] = {
     "tcn": TCNMaskNet,
     "paper": PaperNet,
     "blstm": BLSTMMaskNet,
+    "bandsplit": BandSplitNet,
+    "unet": UNetMaskNet,
 }
 DEFAULT_ARCH = "tcn"
 
