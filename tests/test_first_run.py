@@ -55,6 +55,10 @@ def test_separate_without_inputs_names_the_example(cli, tmp_path):
 
 # -- 2. start-up: the CLI loads without the heavy libraries ----------------------------------------------
 HEAVY = ("torch", "numpy", "scipy", "soundfile", "soxr", "librosa", "mir_eval")
+# Light enough to import, heavy enough to matter: Typer coerces options through pydantic (~150 ms)
+# and its help module imports rich.markdown (markdown-it) and rich.traceback (pygments); cocktail
+# needs none of them to answer --help or a Tab (see cli._no_pydantic_without_values, _defer_import).
+SLOW = ("pydantic", "markdown_it", "pygments")
 
 _PROBE = """
 import json, os, sys
@@ -94,7 +98,7 @@ def test_cli_start_up_does_not_import_torch_or_numpy(args, env):
     import subprocess
 
     proc = subprocess.run(
-        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(env), json.dumps(HEAVY)],
+        [sys.executable, "-c", _PROBE, json.dumps(args), json.dumps(env), json.dumps(HEAVY + SLOW)],
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
@@ -102,6 +106,42 @@ def test_cli_start_up_does_not_import_torch_or_numpy(args, env):
     assert heavy == [], f"cocktail {args} imported {heavy}"
     if env:  # the completion request did answer
         assert "--format" in proc.stdout or "train" in proc.stdout
+
+
+def test_version_is_answered_before_typer_loads():
+    import subprocess
+
+    probe = "import sys; sys.argv = ['cocktail', '--version']\nfrom cocktail_cli.__main__ import main\nmain()\nprint(sorted(m for m in ('typer', 'rich', 'torch') if m in sys.modules))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    from cocktail_cli import __version__
+
+    assert proc.returncode == 0 and proc.stdout.splitlines() == [f"cocktail {__version__}", "[]"], proc
+
+
+def test_deferred_modules_load_when_used():
+    """The stand-ins for rich.markdown and rich.traceback hand over to the real modules."""
+    import subprocess
+
+    probe = """
+import sys
+from cocktail_cli import cli
+assert type(sys.modules["rich.markdown"]).__name__ == "module" and "markdown_it" not in sys.modules
+from rich.markdown import Markdown
+from rich.console import Console
+console = Console(record=True, width=40)
+console.print(Markdown("# Title\\n\\n*some* text"))
+assert "markdown_it" in sys.modules and "some text" in console.export_text()
+from rich.traceback import Traceback
+try:
+    1 / 0
+except ZeroDivisionError:
+    tb = Traceback()
+import rich.traceback
+assert isinstance(tb, rich.traceback.Traceback) and callable(rich.traceback.install)
+print("ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "ok", proc.stderr
 
 
 def test_option_defaults_mirror_the_library():

@@ -37,6 +37,82 @@ def _flags_show_no_type() -> None:
 
 _flags_show_no_type()
 
+
+def _no_pydantic_without_values() -> None:
+    """Do not import pydantic when no option value needs coercing.
+
+    Typer 0.2x coerces every option it processes through a pydantic TypeAdapter built on first
+    use. Two cases need none, and cost 120-250 ms of start-up (a third to a half) through that
+    import alone:
+
+    - a ``None`` value (an option not given) of a single-valued option: Typer's
+      ``RuntimeParam.coerce`` returns ``None`` before it touches the adapter. Every subcommand
+      processes the root's ``--help``/``--install-completion``/``--show-completion`` so, and
+      `cocktail separate --help` imported pydantic only to get ``None`` back;
+    - shell completion (``ctx.resilient_parsing``): the words typed so far only give the
+      context for the next one, click drops any value whose processing fails, and nothing runs.
+
+    Anything else is coerced by Typer as before.
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    for cls in (TyperOption, TyperArgument):
+        process = cls.process_value
+        if getattr(process, "skips_pydantic", False):
+            continue
+
+        def process_value(self, ctx, value, _process=process):
+            if ctx.resilient_parsing and getattr(self, "_runtime_param", 1) is None:
+                return value
+            if value is None and getattr(self, "_runtime_param", 1) is None and not (self.multiple or self.nargs == -1):
+                if self.required:
+                    return _process(self, ctx, value)  # Typer's own "missing" error
+                return self.callback(ctx, self, None) if self.callback is not None else None
+            return _process(self, ctx, value)
+
+        process_value.skips_pydantic = True
+        cls.process_value = process_value
+
+
+def _defer_import(module: str, names: tuple[str, ...]) -> None:
+    """Let ``from <module> import <names>`` succeed without loading ``module`` until it is used.
+
+    ``typer.rich_utils``, which renders every ``--help``, imports ``rich.markdown`` (with
+    markdown-it) for markup mode "markdown" and ``rich.traceback`` (with rich.syntax) for pretty
+    exceptions. cocktail uses "rich" markup and turns pretty exceptions off, so neither is used,
+    and together they were 100-150 ms of a 450 ms ``--help``. A stand-in module answers the
+    import; calling one of ``names``, or reading any other name, loads the real module in its
+    place and goes on with it.
+    """
+    if module in sys.modules:
+        return
+    import types
+
+    stand_in = types.ModuleType(module)
+
+    def real():
+        if sys.modules.get(module) is stand_in:
+            del sys.modules[module]
+        return importlib.import_module(module)
+
+    def placeholder(name: str):
+        return type(name, (), {"__new__": lambda cls, *args, **kwargs: getattr(real(), name)(*args, **kwargs)})
+
+    def __getattr__(name: str):
+        if name.startswith("__"):  # the import system probes __path__ and the like
+            raise AttributeError(name)
+        return getattr(real(), name)
+
+    for name in names:
+        setattr(stand_in, name, placeholder(name))
+    stand_in.__getattr__ = __getattr__
+    sys.modules[module] = stand_in
+
+
+_no_pydantic_without_values()
+_defer_import("rich.markdown", ("Markdown",))
+_defer_import("rich.traceback", ("Traceback",))
+
 app = typer.Typer(
     name="cocktail",
     help=(
