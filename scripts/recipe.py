@@ -1,0 +1,161 @@
+"""Reproduce the shipped model from a clean checkout with one command, resuming wherever it stopped.
+
+    python scripts/recipe.py [recipes/default.json] [--install] [--only STAGE ...] [--dry-run]
+
+Every setting lives in the recipe file (``recipes/default.json``: source folders, evaluation
+sets, the training run, calibration, evaluation). The stages, each skipped when its output is
+already there and newer than its input:
+
+1. ``synth``: the fixed evaluation sets (``cocktail synth``; resumes a set half made);
+2. ``train``: ``cocktail train --sources ... --resume`` (continues the checkpoint if there is one;
+   with a larger ``cpu_minutes`` in the recipe it trains further);
+3. ``calibrate``: the mask temperature on the val set, and the export without optimizer state;
+4. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
+5. ``--install``: copy the exported model to ``models/default.pt``.
+
+Outputs go to the recipe's ``work`` folder (``runs/recipe``): ``model.pt`` (the run, resumable),
+``train.jsonl`` (one line per validation), ``default.pt`` (the export), ``calibration.md``,
+``eval-<set>.jsonl``, ``rates.md``, ``clean-<folder>.md``. Source folders that are missing are left
+out, with a warning (corpus-extra must be built first: see ../shared/corpus-extra/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = ("synth", "train", "calibrate", "evaluate")
+
+
+def _expand(value: str, recipe: dict) -> str:
+    for name, default in recipe.get("defaults", {}).items():
+        value = value.replace(f"${name}", os.environ.get(name, default))
+    return value
+
+
+def _present(folders: list[str], recipe: dict) -> list[str]:
+    out = []
+    for folder in folders:
+        path = _expand(folder, recipe)
+        if (Path(path) / "manifest.csv").exists():
+            out.append(path)
+        else:
+            print(f"recipe: warning: {path} has no manifest.csv; left out", file=sys.stderr)
+    return out
+
+
+def _newer(output: Path, *inputs: Path) -> bool:
+    """``output`` exists and is at least as new as every input that exists."""
+    if not output.exists():
+        return False
+    return all(output.stat().st_mtime >= i.stat().st_mtime for i in inputs if i.exists())
+
+
+class Recipe:
+    def __init__(self, path: Path, dry_run: bool):
+        self.recipe = json.loads(path.read_text())
+        self.work = ROOT / self.recipe["work"]
+        self.dry_run = dry_run
+        self.cocktail = [sys.executable, "-m", "cocktail_cli"]
+
+    def run(self, cmd: list[str], stdout: Path | None = None, append: bool = False) -> None:
+        shown = " ".join(str(c) for c in cmd) + (f" {'>>' if append else '>'} {stdout}" if stdout else "")
+        print(f"$ {shown}", flush=True)
+        if self.dry_run:
+            return
+        env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads cost 3x CPU here
+        if stdout is None:
+            subprocess.run(cmd, check=True, cwd=ROOT, env=env)
+            return
+        tmp = stdout.with_name(stdout.name + ".part")
+        with open(stdout if append else tmp, "a" if append else "w") as out:
+            subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=out)
+        if not append:
+            tmp.replace(stdout)  # a killed stage leaves no half-written result that looks done
+
+    # -- the stages ------------------------------------------------------------------------------
+    def synth(self) -> None:
+        spec = self.recipe["synth"]
+        for name, s in spec["sets"].items():
+            sources = _present(s["sources"], self.recipe)
+            if len(sources) < len(s["sources"]):
+                print(f"recipe: warning: evaluation set {name} skipped (a source folder is missing)", file=sys.stderr)
+                continue
+            self.run([*self.cocktail, "synth", *sources, "-o", self.work / name, "--split", s["split"],
+                      "--count", str(s["count"]), *spec["args"], *s.get("args", [])])
+
+    def train(self) -> None:
+        t = self.recipe["train"]
+        cmd = [*self.cocktail, "train", "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
+        for source in _present(self.recipe["sources"], self.recipe):
+            cmd += ["--sources", source]
+        for key, value in t.get("arch_args", {}).items():
+            cmd += ["--arch-arg", f"{key}={json.dumps(value)}"]
+        for key, value in t.items():
+            if key not in ("why", "arch", "arch_args"):
+                cmd += [f"--{key.replace('_', '-')}", str(value)]
+        self.run(cmd, stdout=self.work / "train.jsonl", append=True)
+
+    def calibrate(self) -> None:
+        c = self.recipe["calibrate"]
+        model, out = self.work / "model.pt", self.work / "default.pt"
+        if _newer(out, model):
+            print(f"recipe: {out} is up to date")
+            return
+        self.run([sys.executable, ROOT / "scripts" / "calibrate_temperature.py", model, self.work / c["set"],
+                  "--split", self.recipe["synth"]["sets"][c["set"]]["split"], "-o", out, *c.get("args", [])],
+                 stdout=self.work / "calibration.md")
+
+    def evaluate(self) -> None:
+        e, sets = self.recipe["evaluate"], self.recipe["synth"]["sets"]
+        model = self.work / "default.pt"
+        for name, args in e["sets"].items():
+            out = self.work / f"eval-{name}.jsonl"
+            if not (self.work / name).exists() and not self.dry_run:
+                continue  # its sources were missing
+            if not _newer(out, model):
+                self.run([*self.cocktail, "eval", self.work / name, "--split", sets[name]["split"], "--model", model,
+                          "--json", *args], stdout=out)
+        r = e["rate_table"]
+        if not _newer(self.work / "rates.md", model):
+            self.run([sys.executable, ROOT / "scripts" / "rate_table.py", self.work / r["set"] / sets[r["set"]]["split"],
+                      "--model", model, "--count", str(r["count"])], stdout=self.work / "rates.md")
+        for folder in _present(e["clean_clips"], self.recipe):
+            out = self.work / f"clean-{Path(folder).name}.md"
+            if not _newer(out, model):
+                self.run([sys.executable, ROOT / "scripts" / "clean_clips.py", "--model", model, "--corpus", folder],
+                         stdout=out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("recipe", nargs="?", default=str(ROOT / "recipes" / "default.json"))
+    ap.add_argument("--only", nargs="+", choices=STAGES, help="run these stages only")
+    ap.add_argument("--install", action="store_true", help="copy the exported model to models/default.pt")
+    ap.add_argument("--dry-run", action="store_true", help="print the commands without running them")
+    args = ap.parse_args()
+    recipe = Recipe(Path(args.recipe), args.dry_run)
+    recipe.work.mkdir(parents=True, exist_ok=True)
+    try:
+        for stage in args.only or STAGES:
+            getattr(recipe, stage)()
+    except subprocess.CalledProcessError as err:
+        print(f"recipe: {' '.join(map(str, err.cmd[:4]))} ... failed with exit status {err.returncode}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("recipe: interrupted; run the same command to continue", file=sys.stderr)
+        return 130
+    if args.install and not args.dry_run:
+        shutil.copyfile(recipe.work / "default.pt", ROOT / "models" / "default.pt")
+        print(f"recipe: installed {recipe.work / 'default.pt'} as models/default.pt")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

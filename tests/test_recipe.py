@@ -1,0 +1,93 @@
+"""The one-command recipe (scripts/recipe.py + recipes/default.json) and the bake-off script build
+`cocktail` commands that the CLI accepts, with the settings their files give."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from cocktail_cli.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _parse(argv: list[str]) -> dict:
+    """The values ``cocktail ARGV`` would run with (parsed, not run); a bad option raises."""
+    command, args = argv[0], [str(a) for a in argv[1:]]
+    group = typer.main.get_command(app)
+    with group.make_context("cocktail", [command], resilient_parsing=True) as root:
+        cmd = group.get_command(root, command)
+        with cmd.make_context(command, args, parent=root) as ctx:
+            return ctx.params
+
+
+def _cocktail_args(cmd: list) -> list[str]:
+    i = [str(c) for c in cmd].index("cocktail_cli")
+    return [str(c) for c in cmd[i + 1 :]]
+
+
+@pytest.fixture()
+def corpus_dirs(tmp_path, monkeypatch):
+    for name in ("corpus", "extra"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "manifest.csv").write_text("path,class,split\n")
+    monkeypatch.setenv("CORPUS", str(tmp_path / "corpus"))
+    monkeypatch.setenv("EXTRA", str(tmp_path / "extra"))
+    return tmp_path
+
+
+def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch):
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    seen: list[list] = []
+    monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
+    for stage in recipe_mod.STAGES:
+        getattr(recipe, stage)()
+    settings = json.loads((ROOT / "recipes" / "default.json").read_text())
+    cocktail = [_cocktail_args(c) for c in seen if "cocktail_cli" in map(str, c)]
+    assert [c[0] for c in cocktail].count("synth") == len(settings["synth"]["sets"])
+    (train,) = [c for c in cocktail if c[0] == "train"]
+    params = _parse(train)
+    t = settings["train"]
+    assert params["arch"] == t["arch"] and params["batch_size"] == t["batch_size"] and params["resume"]
+    assert params["cpu_minutes"] == t["cpu_minutes"] and params["lr"] == t["lr"] and params["seed"] == t["seed"]
+    assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus"), str(corpus_dirs / "extra")]
+    assert {a.split("=")[0] for a in params["arch_arg"]} == set(t["arch_args"])
+    for c in cocktail:  # every synth and eval command parses too
+        _parse(c)
+    assert any(c[0] == "eval" for c in cocktail)
+
+
+def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys):
+    (corpus_dirs / "extra" / "manifest.csv").unlink()
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    seen: list[list] = []
+    monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
+    recipe.train()
+    params = _parse(_cocktail_args(seen[0]))
+    assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus")]
+    assert "has no manifest.csv" in capsys.readouterr().err
+
+
+def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path):
+    bakeoff = _load(ROOT / "bench" / "bakeoff.py")
+    parsed = {name: _parse(_cocktail_args(bakeoff.command(name, tmp_path, ["a", "b"], 60.0))) for name in bakeoff.CANDIDATES}
+    assert {p["arch"] for p in parsed.values()} >= {"tcn", "bandsplit", "unet"}
+    shared = ("batch_size", "steps", "warmup", "threads", "val_examples", "seed", "cpu_minutes", "lr", "sources")
+    first = next(iter(parsed.values()))
+    for p in parsed.values():
+        assert all(p[k] == first[k] for k in shared) and p["cpu_minutes"] == 60.0 and p["resume"]
