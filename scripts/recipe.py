@@ -7,8 +7,9 @@ sets, the training run, calibration, evaluation). The stages, each skipped when 
 already there and newer than its input:
 
 1. ``synth``: the fixed evaluation sets (``cocktail synth``; resumes a set half made);
-2. ``train``: ``cocktail train --sources ... --resume`` (continues the checkpoint if there is one;
-   with a larger ``cpu_minutes`` in the recipe it trains further);
+2. ``train``: ``cocktail train --sources ... --resume`` (continues the checkpoint if there is one,
+   or the recipe's ``handover`` checkpoint, committed when a run spans sessions; with a larger
+   ``cpu_minutes`` in the recipe it trains further);
 3. ``calibrate``: the mask temperature on the val set, and the export without optimizer state;
 4. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
 5. ``--install``: copy the exported model to ``models/default.pt``.
@@ -92,6 +93,12 @@ class Recipe:
 
     def train(self) -> None:
         t = self.recipe["train"]
+        handover = self.recipe.get("handover")
+        if handover and not (self.work / "model.pt").exists() and (ROOT / handover).exists():
+            # A run handed over from another machine or session: continue it rather than start over.
+            print(f"recipe: continuing the run handed over in {handover}", flush=True)
+            if not self.dry_run:
+                shutil.copyfile(ROOT / handover, self.work / "model.pt")
         cmd = [*self.cocktail, "train", "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
         for source in _present(self.recipe["sources"], self.recipe):
             cmd += ["--sources", source]

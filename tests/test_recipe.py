@@ -91,3 +91,21 @@ def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path):
     first = next(iter(parsed.values()))
     for p in parsed.values():
         assert all(p[k] == first[k] for k in shared) and p["cpu_minutes"] == 60.0 and p["resume"]
+
+
+def test_recipe_continues_a_handed_over_run_and_never_overwrites_its_own(corpus_dirs, monkeypatch, tmp_path):
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=False)
+    recipe.work = tmp_path / "work"
+    recipe.work.mkdir()
+    handover = tmp_path / "handed-over.pt"
+    handover.write_bytes(b"checkpoint of session 1")
+    recipe.recipe["handover"] = str(handover)  # absolute: ROOT / it is itself
+    seen: list[list] = []
+    monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
+    recipe.train()
+    assert (recipe.work / "model.pt").read_bytes() == b"checkpoint of session 1"
+    assert "--resume" in _cocktail_args(seen[0])
+    (recipe.work / "model.pt").write_bytes(b"trained further here")
+    recipe.train()  # the run in the work folder wins over the handover
+    assert (recipe.work / "model.pt").read_bytes() == b"trained further here"
