@@ -153,6 +153,9 @@ def main() -> int:
         for stage in args.only or STAGES:
             getattr(recipe, stage)()
     except subprocess.CalledProcessError as err:
+        if err.returncode in (130, 143):  # the stage was interrupted (Ctrl-C, TERM) and saved its state
+            print("recipe: interrupted; run the same command to continue", file=sys.stderr)
+            return err.returncode
         print(f"recipe: {' '.join(map(str, err.cmd[:4]))} ... failed with exit status {err.returncode}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
