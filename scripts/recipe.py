@@ -100,7 +100,10 @@ class Recipe:
             if not self.dry_run:
                 shutil.copyfile(ROOT / handover, self.work / "model.pt")
         cmd = [*self.cocktail, "train", "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
-        for source in _present(self.recipe["sources"], self.recipe):
+        sources = _present(self.recipe["sources"], self.recipe)
+        if not sources:
+            raise SystemExit("recipe: no source folder found; set CORPUS (and EXTRA) to the corpus folders")
+        for source in sources:
             cmd += ["--sources", source]
         for key, value in t.get("arch_args", {}).items():
             cmd += ["--arch-arg", f"{key}={json.dumps(value)}"]

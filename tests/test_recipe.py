@@ -109,3 +109,12 @@ def test_recipe_continues_a_handed_over_run_and_never_overwrites_its_own(corpus_
     (recipe.work / "model.pt").write_bytes(b"trained further here")
     recipe.train()  # the run in the work folder wins over the handover
     assert (recipe.work / "model.pt").read_bytes() == b"trained further here"
+
+
+def test_recipe_without_any_source_folder_stops_with_one_line(corpus_dirs, monkeypatch):
+    for name in ("corpus", "extra"):
+        (corpus_dirs / name / "manifest.csv").unlink()
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    with pytest.raises(SystemExit, match="no source folder found"):
+        recipe.train()
