@@ -1,5 +1,6 @@
 """The example recording (``cocktail separate --example``); installed as ``cocktail_cli.examples``
-(see pyproject.toml). ``example.md`` lists its sources; ``COPYING.example`` is their licence."""
+(see pyproject.toml). ``example.ogg.license`` gives its copyright and licence (GPL-2.0-or-later),
+``example.md`` lists its sources, ``COPYING.example`` is the licence text."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ truck's siren, a barking dog, a voice naming animals, birdsong and a hammer. It 
 cry (no freely licensed one was at hand), which shows what an absent stem looks like. Nothing
 comes from ../shared/corpus.
 
-Writes ``examples/example.ogg`` (mono, 44.1 kHz, Ogg Vorbis) and ``examples/example.md`` (every
-source file, its licence and where it sits in the scene). The mix is fixed by the table below;
+Writes ``examples/example.ogg`` (mono, 44.1 kHz, Ogg Vorbis), ``examples/example.md`` (every
+source file, its licence and where it sits in the scene) and ``examples/example.ogg.license``
+(copyright and SPDX licence identifier beside the audio). The mix is fixed by the table below;
 ``--check`` compares the attribution text and the decoded audio (same length, and within the
 lossy encoder's error: at least 18 dB SNR, so another libvorbis version still passes).
 """
@@ -138,10 +139,24 @@ def attribution(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def license_file() -> str:
+    """``example.ogg.license``: the licence and copyright beside the audio, in the REUSE/SPDX form
+    that licence scanners read (an Ogg file cannot carry a header comment of its own)."""
+    return "\n".join([
+        "SPDX-FileCopyrightText: 2002-2022 Bill Kendrick and the Tux Paint contributors",
+        "SPDX-License-Identifier: GPL-2.0-or-later",
+        "",
+        f"example.ogg is mixed by scripts/make_example.py from recordings of the Debian package {PACKAGE}",
+        f"{VERSION} ({LICENSE}, GNU General Public License version 2 or later), and is distributed under the",
+        "same licence. example.md lists every source file and where it sits in the scene; COPYING.example",
+        "is the licence text.",
+    ]) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deb", type=Path, help=f"a downloaded {PACKAGE} .deb (default: apt-get download it)")
-    parser.add_argument("--out", type=Path, default=ROOT / "examples", help="folder for example.ogg and example.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "examples", help="folder for example.ogg, example.md and example.ogg.license")
     parser.add_argument("--check", action="store_true", help="compare with the files in --out instead of writing")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cocktail-example-") as tmp:
@@ -150,20 +165,21 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp / "root")], check=True)
         mix, rows = build(tmp / "root")
     text = attribution(rows)
-    ogg, md = args.out / "example.ogg", args.out / "example.md"
+    ogg, md, lic = args.out / "example.ogg", args.out / "example.md", args.out / "example.ogg.license"
     if args.check:
         old, sr = sf.read(str(ogg), dtype="float32")
         same = sr == SR and len(old) == len(mix)
         if same:
             snr = 10 * np.log10(np.sum(mix.astype(np.float64) ** 2) / max(np.sum((old - mix) ** 2, dtype=np.float64), 1e-20))
             same = snr >= 18.0
-        same = same and md.read_text(encoding="utf-8") == text
+        same = same and md.read_text(encoding="utf-8") == text and lic.read_text(encoding="utf-8") == license_file()
         print("example is current" if same else "example differs from what the script builds", file=sys.stderr)
         return 0 if same else 1
     args.out.mkdir(parents=True, exist_ok=True)
     sf.write(str(ogg), mix, SR, format="OGG", subtype="VORBIS")
     md.write_text(text, encoding="utf-8")
-    print(f"wrote {ogg} ({ogg.stat().st_size} bytes) and {md}", file=sys.stderr)
+    lic.write_text(license_file(), encoding="utf-8")
+    print(f"wrote {ogg} ({ogg.stat().st_size} bytes), {md} and {lic}", file=sys.stderr)
     return 0
 
 

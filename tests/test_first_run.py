@@ -26,6 +26,9 @@ def test_example_is_shipped_with_its_sources():
     sources = (path.parent / "example.md").read_text(encoding="utf-8")
     assert "tuxpaint-stamps-default" in sources and "GPL-2" in sources
     assert (path.parent / "COPYING.example").is_file()
+    # the licence and copyright sit beside the audio, in the form licence scanners read (REUSE/SPDX)
+    sidecar = (path.parent / "example.ogg.license").read_text(encoding="utf-8")
+    assert "SPDX-License-Identifier: GPL-2.0-or-later" in sidecar and "SPDX-FileCopyrightText:" in sidecar
 
 
 def test_separate_example_writes_five_stems_that_sum_to_it(cli, tmp_path, monkeypatch):
