@@ -104,16 +104,17 @@ def _network_rtf(model, seconds: float = 20.0, repeats: int = 5) -> float:
     return best / seconds
 
 
-def _separate_rtf(model_path: Path, tmp: str) -> float:
-    """End to end (read, separate, write five stems), 60 s of mono 44.1 kHz, 2 threads: the
-    figure and the function of ``bench/separate.py``."""
+def _separate_rtf_of(tmp: str):
+    """``model path -> RTF`` of ``cocktail separate`` end to end (read, separate, write five
+    stems) on 60 s of mono 44.1 kHz, 2 threads: the input and the measurement of
+    ``bench/separate.py``; the input is written once for every candidate."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bench_separate", ROOT / "bench" / "separate.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     wav = bench.write_kinds(tmp, 60.0)["mono 44.1k"]
-    return bench.cocktail_rtf(str(model_path), wav, os.path.join(tmp, "out"))[0]
+    return lambda model_path: bench.cocktail_rtf(str(model_path), wav, os.path.join(tmp, "out"))[0]
 
 
 def table(args) -> int:
@@ -126,6 +127,7 @@ def table(args) -> int:
     work = Path(args.work)
     rows, curves = [], []
     tmp = tempfile.mkdtemp()
+    separate_rtf = _separate_rtf_of(tmp)
     for name in args.only or list(CANDIDATES):
         path = work / f"{name}.pt"
         if not path.exists():
@@ -137,7 +139,7 @@ def table(args) -> int:
         last = evals[-1]["val"]
         model = load_checkpoint(str(path)).model.eval()
         rtf = _network_rtf(model)
-        e2e = _separate_rtf(path, tmp)
+        e2e = separate_rtf(path)
         cls = last["classes"]
         leak = sorted(v["leakage_db"] for v in cls.values() if v["leakage_db"] is not None)
         rows.append(

@@ -30,6 +30,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cocktail_cli.atomic import atomic_open
+
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = ("synth", "train", "calibrate", "evaluate")
 
@@ -74,11 +76,9 @@ class Recipe:
         if stdout is None:
             subprocess.run(cmd, check=True, cwd=ROOT, env=env)
             return
-        tmp = stdout.with_name(stdout.name + ".part")
-        with open(stdout if append else tmp, "a" if append else "w") as out:
+        # a killed stage leaves no half-written result that looks done (train's log only grows)
+        with open(stdout, "a") if append else atomic_open(stdout, "w") as out:
             subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=out)
-        if not append:
-            tmp.replace(stdout)  # a killed stage leaves no half-written result that looks done
 
     # -- the stages ------------------------------------------------------------------------------
     def synth(self) -> None:

@@ -49,3 +49,21 @@ def cli(monkeypatch, capfd):
         return code, out, err
 
     return _run
+
+
+@pytest.fixture
+def parse_cli():
+    """``parse(command, args)``: the values ``cocktail COMMAND ARGS`` would run with (parsed by the
+    real CLI, not run); an unknown option or bad value raises."""
+    import typer
+
+    from cocktail_cli.cli import app
+
+    def parse(command: str, args: list) -> dict:
+        group = typer.main.get_command(app)
+        with group.make_context("cocktail", [command], resilient_parsing=True) as root:
+            cmd = group.get_command(root, command)
+            with cmd.make_context(command, [str(a) for a in args], parent=root) as ctx:
+                return ctx.params
+
+    return parse

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from cocktail_cli.cli import COMMANDS, app
@@ -20,15 +17,6 @@ def _help(*args: str) -> str:
     return result.output
 
 
-def _parse(command: str, args: list[str]) -> dict:
-    """The values ``cocktail COMMAND ARGS`` would run with (parsed, not run)."""
-    group = typer.main.get_command(app)
-    with group.make_context("cocktail", [command, *args], resilient_parsing=True) as root:
-        cmd = group.get_command(root, command)
-        with cmd.make_context(command, list(args), parent=root) as ctx:
-            return ctx.params
-
-
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_flags_are_shown_without_a_value_type(command):
     text = _help(*([command] if command else []))
@@ -40,13 +28,13 @@ def test_flags_are_shown_without_a_value_type(command):
 
 
 @pytest.mark.parametrize("command", WRITERS)
-def test_output_option_is_spelled_out_with_output_as_hidden_alias(command, tmp_path):
+def test_output_option_is_spelled_out_with_output_as_hidden_alias(command, tmp_path, parse_cli):
     text = _help(command)
     assert "--out " in text and "-o" in text and "--output" not in text
     first = {"separate": "mix.wav", "synth": "clips", "prep": "synth", "train": "store"}[command]
     target = str(tmp_path / "dest")
     for spelling in (["-o", target], ["--out", target], ["--output", target], [f"--output={target}"]):
-        params = _parse(command, [first, *spelling])
+        params = parse_cli(command, [first, *spelling])
         key = {"separate": "out", "synth": "out_dir"}.get(command, "output")
         assert str(params[key]) == target, spelling
 

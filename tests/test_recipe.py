@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
-
-from cocktail_cli.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,16 +19,6 @@ def _load(path: Path):
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
-
-
-def _parse(argv: list[str]) -> dict:
-    """The values ``cocktail ARGV`` would run with (parsed, not run); a bad option raises."""
-    command, args = argv[0], [str(a) for a in argv[1:]]
-    group = typer.main.get_command(app)
-    with group.make_context("cocktail", [command], resilient_parsing=True) as root:
-        cmd = group.get_command(root, command)
-        with cmd.make_context(command, args, parent=root) as ctx:
-            return ctx.params
 
 
 def _cocktail_args(cmd: list) -> list[str]:
@@ -49,7 +36,7 @@ def corpus_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch):
+def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch, parse_cli):
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
     seen: list[list] = []
@@ -60,32 +47,34 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
     cocktail = [_cocktail_args(c) for c in seen if "cocktail_cli" in map(str, c)]
     assert [c[0] for c in cocktail].count("synth") == len(settings["synth"]["sets"])
     (train,) = [c for c in cocktail if c[0] == "train"]
-    params = _parse(train)
+    params = parse_cli(train[0], train[1:])
     t = settings["train"]
     assert params["arch"] == t["arch"] and params["batch_size"] == t["batch_size"] and params["resume"]
     assert params["cpu_minutes"] == t["cpu_minutes"] and params["lr"] == t["lr"] and params["seed"] == t["seed"]
     assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus"), str(corpus_dirs / "extra")]
     assert {a.split("=")[0] for a in params["arch_arg"]} == set(t["arch_args"])
     for c in cocktail:  # every synth and eval command parses too
-        _parse(c)
+        parse_cli(c[0], c[1:])
     assert any(c[0] == "eval" for c in cocktail)
 
 
-def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys):
+def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys, parse_cli):
     (corpus_dirs / "extra" / "manifest.csv").unlink()
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     recipe.train()
-    params = _parse(_cocktail_args(seen[0]))
+    train = _cocktail_args(seen[0])
+    params = parse_cli(train[0], train[1:])
     assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus")]
     assert "has no manifest.csv" in capsys.readouterr().err
 
 
-def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path):
+def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path, parse_cli):
     bakeoff = _load(ROOT / "bench" / "bakeoff.py")
-    parsed = {name: _parse(_cocktail_args(bakeoff.command(name, tmp_path, ["a", "b"], 60.0))) for name in bakeoff.CANDIDATES}
+    argv = {name: _cocktail_args(bakeoff.command(name, tmp_path, ["a", "b"], 60.0)) for name in bakeoff.CANDIDATES}
+    parsed = {name: parse_cli(a[0], a[1:]) for name, a in argv.items()}
     assert {p["arch"] for p in parsed.values()} >= {"tcn", "bandsplit", "unet"}
     shared = ("batch_size", "steps", "warmup", "threads", "val_examples", "seed", "cpu_minutes", "lr", "sources")
     first = next(iter(parsed.values()))

@@ -62,9 +62,10 @@ def _no_pydantic_without_values() -> None:
             continue
 
         def process_value(self, ctx, value, _process=process):
-            if ctx.resilient_parsing and getattr(self, "_runtime_param", 1) is None:
+            unbuilt = getattr(self, "_runtime_param", 1) is None  # no adapter yet (1: not this Typer)
+            if unbuilt and ctx.resilient_parsing:
                 return value
-            if value is None and getattr(self, "_runtime_param", 1) is None and not (self.multiple or self.nargs == -1):
+            if unbuilt and value is None and not (self.multiple or self.nargs == -1):
                 if self.required:
                     return _process(self, ctx, value)  # Typer's own "missing" error
                 return self.callback(ctx, self, None) if self.callback is not None else None

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import InputNorm, log_magnitude
+from .norm import LogMagnitudeMaskNet
 from .tcn import SeparableBlock
 
 #: (upper edge in bins, band width in bins) for a 513-bin spectrum (n_fft 1024 at 22.05 kHz:
@@ -64,7 +64,7 @@ class BandMixer(nn.Module):
         return x + self.mlp(h).transpose(2, 3)
 
 
-class BandSplitNet(nn.Module):
+class BandSplitNet(LogMagnitudeMaskNet):
     def __init__(
         self,
         n_bins: int = 513,
@@ -79,7 +79,7 @@ class BandSplitNet(nn.Module):
         log_eps: float = 1e-5,
         floor_db: float | None = None,
     ):
-        super().__init__()
+        super().__init__(n_bins, n_classes, norm, log_eps, floor_db)
         bands = list(bands) if bands is not None else default_bands(n_bins)
         if sum(bands) != n_bins or min(bands) < 1:
             raise ValueError(f"band widths {bands} must be positive and sum to n_bins={n_bins}")
@@ -87,9 +87,6 @@ class BandSplitNet(nn.Module):
             n_bins=n_bins, bands=bands, dim=dim, hidden=hidden, kernel=kernel, depth=depth, blocks=blocks,
             n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
         )
-        self.segment_frames = None  # any length
-        self.n_classes, self.n_bins, self.log_eps, self.floor_db = n_classes, n_bins, log_eps, floor_db
-        self.input_norm = InputNorm(norm, n_bins)
         k, wmax = len(bands), max(bands)
         # Bands are padded to the widest one so that the per-band linear maps run as one batched
         # matmul (einsum) rather than a Python loop of K small ones; the padding is zeros in, and
@@ -112,9 +109,6 @@ class BandSplitNet(nn.Module):
         self.dec_bias = nn.Parameter(torch.zeros(k, n_classes * wmax))
         with torch.no_grad():  # padded slots have no input: keep their weights at zero
             self.enc_weight.mul_(valid.unsqueeze(-1).float())
-
-    def features(self, mag: torch.Tensor) -> torch.Tensor:
-        return log_magnitude(mag, self.log_eps, self.floor_db)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         b, f, t = mag.shape

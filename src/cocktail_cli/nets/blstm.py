@@ -11,10 +11,10 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import InputNorm, log_magnitude
+from .norm import LogMagnitudeMaskNet
 
 
-class BLSTMMaskNet(nn.Module):
+class BLSTMMaskNet(LogMagnitudeMaskNet):
     def __init__(
         self,
         n_bins: int = 513,
@@ -25,18 +25,11 @@ class BLSTMMaskNet(nn.Module):
         log_eps: float = 1e-5,
         floor_db: float | None = None,
     ):
-        super().__init__()
+        super().__init__(n_bins, n_classes, norm, log_eps, floor_db)
         self.config = dict(n_bins=n_bins, hidden=hidden, layers=layers, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db)
-        self.segment_frames = None  # any length
-        self.n_classes, self.n_bins, self.log_eps = n_classes, n_bins, log_eps
-        self.floor_db = floor_db
-        self.input_norm = InputNorm(norm, n_bins)
         self.encode = nn.Linear(n_bins, hidden)
         self.lstm = nn.LSTM(hidden, hidden, num_layers=layers, batch_first=True, bidirectional=True)
         self.decode = nn.Linear(2 * hidden, n_classes * n_bins)
-
-    def features(self, mag: torch.Tensor) -> torch.Tensor:
-        return log_magnitude(mag, self.log_eps, self.floor_db)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(self.features(mag)).transpose(1, 2)  # (batch, frames, bins)

@@ -63,3 +63,21 @@ class InputNorm(nn.Module):
         if self.kind == "none":
             return x
         return (x - self.shift) / self.scale
+
+
+class LogMagnitudeMaskNet(nn.Module):
+    """What every mask network over floored log magnitudes shares (``tcn``, ``blstm``,
+    ``bandsplit``, ``unet``): its input settings, the :class:`InputNorm` whose statistics travel
+    in the checkpoint, and :meth:`features`. Subclasses build their layers after calling
+    ``super().__init__`` and record their arguments in ``self.config``."""
+
+    def __init__(self, n_bins: int, n_classes: int, norm: str, log_eps: float, floor_db: float | None):
+        super().__init__()
+        self.segment_frames = None  # any length
+        self.n_bins, self.n_classes, self.log_eps, self.floor_db = n_bins, n_classes, log_eps, floor_db
+        self.input_norm = InputNorm(norm, n_bins)
+
+    def features(self, mag: torch.Tensor) -> torch.Tensor:
+        """Log magnitude: mixtures span 60 dB of level, and the log turns gain into an offset.
+        Floored relative to the input's loudest bin (see :func:`log_magnitude`)."""
+        return log_magnitude(mag, self.log_eps, self.floor_db)

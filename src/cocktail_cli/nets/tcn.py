@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import InputNorm, log_magnitude
+from .norm import LogMagnitudeMaskNet
 
 
 class SeparableBlock(nn.Module):
@@ -36,7 +36,7 @@ class SeparableBlock(nn.Module):
         return x + self.project(h)
 
 
-class TCNMaskNet(nn.Module):
+class TCNMaskNet(LogMagnitudeMaskNet):
     def __init__(
         self,
         n_bins: int = 513,
@@ -50,26 +50,17 @@ class TCNMaskNet(nn.Module):
         log_eps: float = 1e-5,
         floor_db: float | None = None,
     ):
-        super().__init__()
+        super().__init__(n_bins, n_classes, norm, log_eps, floor_db)
         self.config = dict(
             n_bins=n_bins, channels=channels, hidden=hidden, kernel=kernel, depth=depth,
             repeats=repeats, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
         )
-        self.segment_frames = None  # any length
-        self.n_classes, self.n_bins, self.log_eps = n_classes, n_bins, log_eps
-        self.floor_db = floor_db
-        self.input_norm = InputNorm(norm, n_bins)
         self.encode = nn.Conv1d(n_bins, channels, 1)
         self.blocks = nn.Sequential(
             *(SeparableBlock(channels, hidden, kernel, 2**d) for _ in range(repeats) for d in range(depth))
         )
         self.out_act = nn.PReLU()
         self.decode = nn.Conv1d(channels, n_classes * n_bins, 1)
-
-    def features(self, mag: torch.Tensor) -> torch.Tensor:
-        """Log magnitude: mixtures span 60 dB of level, and the log turns gain into an offset.
-        Floored relative to the input's loudest bin (see :func:`~.norm.log_magnitude`)."""
-        return log_magnitude(mag, self.log_eps, self.floor_db)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         x = self.input_norm(self.features(mag))

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..classes import N_CLASSES
-from .norm import InputNorm, log_magnitude
+from .norm import LogMagnitudeMaskNet
 from .tcn import SeparableBlock
 
 
@@ -25,7 +25,7 @@ def _conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=(stride, 1), padding=1), nn.GroupNorm(1, c_out), nn.PReLU())
 
 
-class UNetMaskNet(nn.Module):
+class UNetMaskNet(LogMagnitudeMaskNet):
     def __init__(
         self,
         n_bins: int = 513,
@@ -40,15 +40,12 @@ class UNetMaskNet(nn.Module):
         log_eps: float = 1e-5,
         floor_db: float | None = None,
     ):
-        super().__init__()
+        super().__init__(n_bins, n_classes, norm, log_eps, floor_db)
         channels = list(channels) if channels is not None else [12, 16, 24, 32]
         self.config = dict(
             n_bins=n_bins, channels=channels, bottleneck=bottleneck, hidden=hidden, kernel=kernel, depth=depth,
             repeats=repeats, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
         )
-        self.segment_frames = None  # any length
-        self.n_classes, self.n_bins, self.log_eps, self.floor_db = n_classes, n_bins, log_eps, floor_db
-        self.input_norm = InputNorm(norm, n_bins)
         # The stem already halves the bins: convolutions at full resolution were half the cost of
         # the whole network (profiled); full-resolution detail comes back through the head, which
         # sees the input features beside the decoder's output.
@@ -64,9 +61,6 @@ class UNetMaskNet(nn.Module):
         self.from_bottleneck = nn.Conv1d(bottleneck, flat, 1)
         self.up = nn.ModuleList(_conv_block(b, a, 1) for a, b in zip(channels[:-1], channels[1:]))
         self.head = nn.Conv2d(channels[0] + 1, n_classes, 3, padding=1)
-
-    def features(self, mag: torch.Tensor) -> torch.Tensor:
-        return log_magnitude(mag, self.log_eps, self.floor_db)
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         b, f, t = mag.shape
