@@ -64,7 +64,10 @@ class UNetMaskNet(LogMagnitudeMaskNet):
 
     def forward(self, mag: torch.Tensor) -> torch.Tensor:
         b, f, t = mag.shape
-        x = self.input_norm(self.features(mag)).unsqueeze(1)  # (B, 1, F, T)
+        # Channels-last: oneDNN's convolutions run faster on it. Measured on idle cores, 2 threads,
+        # the same weights: a training step (8 x 4 s, forward + backward) 1.5-1.8 s against
+        # 2.1-2.3 s; inference on a 20 s chunk RTF 0.013 against 0.015 (outputs equal to 3e-6).
+        x = self.input_norm(self.features(mag)).unsqueeze(1).contiguous(memory_format=torch.channels_last)
         h = self.stem(x)  # (B, C0, F/2, T)
         skips = [h]
         for down in self.down:
