@@ -1,18 +1,23 @@
 """Reproduce the shipped model from a clean checkout with one command, resuming wherever it stopped.
 
     python scripts/recipe.py [recipes/default.json] [--install] [--only STAGE ...] [--dry-run]
+    python scripts/recipe.py recipes/paper.json      # the paper's network, for the card's comparison
 
 Every setting lives in the recipe file (``recipes/default.json``: source folders, evaluation
 sets, the training run, calibration, evaluation). The stages, each skipped when its output is
 already there and newer than its input:
 
-1. ``synth``: the fixed evaluation sets (``cocktail synth``; resumes a set half made);
-2. ``train``: ``cocktail train --sources ... --resume`` (continues the checkpoint if there is one,
-   or the recipe's ``handover`` checkpoint, committed when a run spans sessions; with a larger
-   ``cpu_minutes`` in the recipe it trains further);
-3. ``calibrate``: the mask temperature on the val set, and the export without optimizer state;
-4. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
-5. ``--install``: copy the exported model to ``models/default.pt``.
+1. ``synth``: the fixed evaluation sets (``cocktail synth``; resumes a set half made), and a
+   training set when the run trains on a store;
+2. ``prep``: only for a run that trains on a store (``train.store``, the paper's way: fixed
+   mixtures): ``cocktail prep`` of that synth set (resumes);
+3. ``train``: ``cocktail train --sources ... --resume`` (or ``train STORE``; continues the
+   checkpoint if there is one, or the recipe's ``handover`` checkpoint, committed when a run spans
+   sessions; with a larger ``cpu_minutes`` in the recipe it trains further);
+4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
+   (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
+5. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
+6. ``--install``: copy the exported model to ``models/default.pt``.
 
 Outputs go to the recipe's ``work`` folder (``runs/recipe``): ``model.pt`` (the run, resumable),
 ``train.jsonl`` (one line per validation), ``default.pt`` (the export), ``calibration.md``,
@@ -33,7 +38,7 @@ from pathlib import Path
 from cocktail_cli.atomic import atomic_open
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("synth", "train", "calibrate", "evaluate")
+STAGES = ("synth", "prep", "train", "calibrate", "evaluate")
 
 
 def _expand(value: str, recipe: dict) -> str:
@@ -80,6 +85,23 @@ class Recipe:
         with open(stdout, "a") if append else atomic_open(stdout, "w") as out:
             subprocess.run(cmd, check=True, cwd=ROOT, env=env, stdout=out)
 
+    def folder(self, name: str) -> Path:
+        """Where synth set ``name`` is written: its ``out`` folder (sets sharing one become the
+        splits of one synth root, which prep turns into one store), or its own name."""
+        s = self.recipe["synth"]["sets"][name]
+        return self.work / s.get("out", name)
+
+    @property
+    def store(self) -> Path | None:
+        """The store the run trains on, or None for mixtures drawn on the fly from the sources."""
+        store = self.recipe["train"].get("store")
+        return self.work / "store" if store else None
+
+    @property
+    def final_model(self) -> Path:
+        """What evaluate scores and --install copies: the calibrated export, or the run itself."""
+        return self.work / ("default.pt" if "calibrate" in self.recipe else "model.pt")
+
     # -- the stages ------------------------------------------------------------------------------
     def synth(self) -> None:
         spec = self.recipe["synth"]
@@ -88,8 +110,14 @@ class Recipe:
             if len(sources) < len(s["sources"]):
                 print(f"recipe: warning: evaluation set {name} skipped (a source folder is missing)", file=sys.stderr)
                 continue
-            self.run([*self.cocktail, "synth", *sources, "-o", self.work / name, "--split", s["split"],
+            self.run([*self.cocktail, "synth", *sources, "-o", self.folder(name), "--split", s["split"],
                       "--count", str(s["count"]), *spec["args"], *s.get("args", [])])
+
+    def prep(self) -> None:
+        if self.store is None:
+            return
+        spec = self.recipe["train"]["store"]
+        self.run([*self.cocktail, "prep", self.folder(spec["set"]), "-o", self.store, *spec.get("args", [])])
 
     def train(self) -> None:
         t = self.recipe["train"]
@@ -100,43 +128,48 @@ class Recipe:
             if not self.dry_run:
                 shutil.copyfile(ROOT / handover, self.work / "model.pt")
         cmd = [*self.cocktail, "train", "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
-        sources = _present(self.recipe["sources"], self.recipe)
-        if not sources:
-            raise SystemExit("recipe: no source folder found; set CORPUS (and EXTRA) to the corpus folders")
-        for source in sources:
-            cmd += ["--sources", source]
+        if self.store is not None:
+            cmd.insert(cmd.index("-o"), self.store)
+        else:
+            sources = _present(self.recipe["sources"], self.recipe)
+            if not sources:
+                raise SystemExit("recipe: no source folder found; set CORPUS (and EXTRA) to the corpus folders")
+            for source in sources:
+                cmd += ["--sources", source]
         for key, value in t.get("arch_args", {}).items():
             cmd += ["--arch-arg", f"{key}={json.dumps(value)}"]
         for key, value in t.items():
-            if key not in ("why", "arch", "arch_args"):
+            if key not in ("why", "arch", "arch_args", "store"):
                 cmd += [f"--{key.replace('_', '-')}", str(value)]
         self.run(cmd, stdout=self.work / "train.jsonl", append=True)
 
     def calibrate(self) -> None:
+        if "calibrate" not in self.recipe:
+            return
         c = self.recipe["calibrate"]
         model, out = self.work / "model.pt", self.work / "default.pt"
         if _newer(out, model):
             print(f"recipe: {out} is up to date")
             return
-        self.run([sys.executable, ROOT / "scripts" / "calibrate_temperature.py", model, self.work / c["set"],
+        self.run([sys.executable, ROOT / "scripts" / "calibrate_temperature.py", model, self.folder(c["set"]),
                   "--split", self.recipe["synth"]["sets"][c["set"]]["split"], "-o", out, *c.get("args", [])],
                  stdout=self.work / "calibration.md")
 
     def evaluate(self) -> None:
         e, sets = self.recipe["evaluate"], self.recipe["synth"]["sets"]
-        model = self.work / "default.pt"
+        model = self.final_model
         for name, args in e["sets"].items():
             out = self.work / f"eval-{name}.jsonl"
-            if not (self.work / name).exists() and not self.dry_run:
+            if not self.folder(name).exists() and not self.dry_run:
                 continue  # its sources were missing
             if not _newer(out, model):
-                self.run([*self.cocktail, "eval", self.work / name, "--split", sets[name]["split"], "--model", model,
+                self.run([*self.cocktail, "eval", self.folder(name), "--split", sets[name]["split"], "--model", model,
                           "--json", *args], stdout=out)
-        r = e["rate_table"]
-        if not _newer(self.work / "rates.md", model):
-            self.run([sys.executable, ROOT / "scripts" / "rate_table.py", self.work / r["set"] / sets[r["set"]]["split"],
+        r = e.get("rate_table")
+        if r and not _newer(self.work / "rates.md", model):
+            self.run([sys.executable, ROOT / "scripts" / "rate_table.py", self.folder(r["set"]) / sets[r["set"]]["split"],
                       "--model", model, "--count", str(r["count"])], stdout=self.work / "rates.md")
-        for folder in _present(e["clean_clips"], self.recipe):
+        for folder in _present(e.get("clean_clips", []), self.recipe):
             out = self.work / f"clean-{Path(folder).name}.md"
             if not _newer(out, model):
                 self.run([sys.executable, ROOT / "scripts" / "clean_clips.py", "--model", model, "--corpus", folder],
@@ -165,8 +198,8 @@ def main() -> int:
         print("recipe: interrupted; run the same command to continue", file=sys.stderr)
         return 130
     if args.install and not args.dry_run:
-        shutil.copyfile(recipe.work / "default.pt", ROOT / "models" / "default.pt")
-        print(f"recipe: installed {recipe.work / 'default.pt'} as models/default.pt")
+        shutil.copyfile(recipe.final_model, ROOT / "models" / "default.pt")
+        print(f"recipe: installed {recipe.final_model} as models/default.pt")
     return 0
 
 

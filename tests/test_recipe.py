@@ -36,26 +36,37 @@ def corpus_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch, parse_cli):
+@pytest.mark.parametrize("name", ["default", "paper"])
+def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch, parse_cli, name):
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
-    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / f"{name}.json", dry_run=True)
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     for stage in recipe_mod.STAGES:
         getattr(recipe, stage)()
-    settings = json.loads((ROOT / "recipes" / "default.json").read_text())
+    settings = json.loads((ROOT / "recipes" / f"{name}.json").read_text())
     cocktail = [_cocktail_args(c) for c in seen if "cocktail_cli" in map(str, c)]
     assert [c[0] for c in cocktail].count("synth") == len(settings["synth"]["sets"])
     (train,) = [c for c in cocktail if c[0] == "train"]
     params = parse_cli(train[0], train[1:])
     t = settings["train"]
     assert params["arch"] == t["arch"] and params["batch_size"] == t["batch_size"] and params["resume"]
-    assert params["cpu_minutes"] == t["cpu_minutes"] and params["lr"] == t["lr"] and params["seed"] == t["seed"]
-    assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus"), str(corpus_dirs / "extra")]
-    assert {a.split("=")[0] for a in params["arch_arg"]} == set(t["arch_args"])
-    for c in cocktail:  # every synth and eval command parses too
+    assert params["cpu_minutes"] == t["cpu_minutes"] and params["lr"] == t.get("lr") and params["seed"] == t["seed"]
+    assert {a.split("=")[0] for a in params["arch_arg"] or []} == set(t.get("arch_args", {}))
+    for c in cocktail:  # every synth, prep and eval command parses too
         parse_cli(c[0], c[1:])
-    assert any(c[0] == "eval" for c in cocktail)
+    evals = [c for c in cocktail if c[0] == "eval"]
+    assert evals
+    if "store" in t:  # the paper's way: fixed mixtures, prepped into one store with train and val
+        (prep,) = [c for c in cocktail if c[0] == "prep"]
+        synth_roots = {c[c.index("-o") + 1] for c in cocktail if c[0] == "synth" and c[c.index("--split") + 1] in ("train", "val")}
+        assert synth_roots == {prep[1]} and str(params["store"]) == prep[prep.index("-o") + 1]
+        assert not params["sources"]
+        assert all(e[e.index("--model") + 1].endswith("model.pt") for e in evals)  # no calibration step
+    else:
+        assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus"), str(corpus_dirs / "extra")]
+        assert not any(c[0] == "prep" for c in cocktail)
+        assert all(e[e.index("--model") + 1].endswith("default.pt") for e in evals)
 
 
 def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys, parse_cli):
