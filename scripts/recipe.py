@@ -17,12 +17,15 @@ already there and newer than its input:
 4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
    (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
 5. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
-6. ``--install``: copy the exported model to ``models/default.pt``.
+6. ``report``: ``card.md``, the model card's results (``scripts/card_report.py``: per-class tables
+   with the floor, the recipe's ``report.compare`` systems and the oracle; the validation curve;
+   rates; clean clips; the goals);
+7. ``--install``: copy the exported model to ``models/default.pt``.
 
 Outputs go to the recipe's ``work`` folder (``runs/recipe``): ``model.pt`` (the run, resumable),
 ``train.jsonl`` (one line per validation), ``default.pt`` (the export), ``calibration.md``,
-``eval-<set>.jsonl``, ``rates.md``, ``clean-<folder>.md``. Source folders that are missing are left
-out, with a warning (corpus-extra must be built first: see ../shared/corpus-extra/README.md).
+``eval-<set>.jsonl``, ``rates.md``, ``clean-<folder>.md``, ``card.md``. Source folders that are
+missing are left out, with a warning (corpus-extra must be built first: see ../shared/corpus-extra/README.md).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from pathlib import Path
 from cocktail_cli.atomic import atomic_open
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("synth", "prep", "train", "calibrate", "evaluate")
+STAGES = ("synth", "prep", "train", "calibrate", "evaluate", "report")
 
 
 def _expand(value: str, recipe: dict) -> str:
@@ -174,6 +177,15 @@ class Recipe:
             if not _newer(out, model):
                 self.run([sys.executable, ROOT / "scripts" / "clean_clips.py", "--model", model, "--corpus", folder],
                          stdout=out)
+
+    def report(self) -> None:
+        r = self.recipe.get("report")
+        if r is None:
+            return
+        cmd = [sys.executable, ROOT / "scripts" / "card_report.py", self.work, "--label", r.get("label", "default model")]
+        for label, folder in r.get("compare", {}).items():
+            cmd += ["--compare", f"{label}={ROOT / folder}"]
+        self.run(cmd, stdout=self.work / "card.md")
 
 
 def main() -> int:

@@ -289,3 +289,34 @@ def test_help_shows_the_three_modes():
     assert result.exit_code == 0
     for text in ("--reference", "--estimate", "--oracle", "--json", "--csv", "cocktail eval data/"):
         assert text in result.output
+
+
+def test_card_report_gathers_a_recipes_results(tmp_path, small_model, capsys):
+    """scripts/card_report.py: the floor, a compared system, the model and the oracle per class from
+    real `eval --json` output, the validation curve, the recipe's other tables and the goals."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("card_report", Path(__file__).resolve().parents[1] / "scripts" / "card_report.py")
+    card_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(card_report)
+    root = make_synth_root(tmp_path / "data")
+    work, paper = tmp_path / "work", tmp_path / "paper"
+    for folder, extra in ((work, ["--oracle", "irm1"]), (paper, [])):
+        folder.mkdir()
+        result = invoke(str(root), "--model", small_model, "--split", "test", "--json", *extra)
+        assert result.exit_code == 0, result.output
+        (folder / "eval-test.jsonl").write_text(result.stdout)
+    (work / "train.jsonl").write_text(
+        json.dumps({"event": "start"}) + "\n"
+        + "".join(json.dumps({"event": "eval", "cpu_seconds": 60.0 * m, "val": {"si_sdri": v}}) + "\n" for m, v in ((30, 1.5), (60, 2.25)))
+    )
+    (work / "rates.md").write_text("| input | mean |\n| --- | --- |\n| 22.05 kHz 16-bit | 1.00 |\n")
+    assert card_report.main([str(work), "--label", "unet", "--compare", f"paper network={paper}", "--goal-mean", "-100"]) == 0
+    text = capsys.readouterr().out
+    model = json_lines(result.stdout)[-1]["systems"]["model"]
+    rows = [line for line in text.splitlines() if line.startswith("| speech |")]
+    assert [r.split(" | ")[1] for r in rows] == ["mixture (floor)", "paper network", "unet", "oracle IRM (ceiling)"]
+    mean = model["overall"]["si_sdri_mean"]
+    assert "| overall | unet |" in text and f"mean SI-SDRi {mean:.2f} dB (goal >= -100.0): met" in text
+    assert "30: 1.50, 60: 2.25" in text and "| 22.05 kHz 16-bit | 1.00 |" in text
+    assert card_report.main([str(tmp_path / "nothing")]) == 1
