@@ -35,13 +35,6 @@ SET_TITLES = {
 }
 
 
-def _aggregate(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    records = [json.loads(line) for line in path.open() if '"aggregate"' in line]
-    return records[-1] if records else None
-
-
 def _si_sdri(agg: dict, cls: str | None = None) -> float:
     model = agg["systems"]["model"]
     return (model["overall"] if cls is None else model["classes"][cls])["si_sdri_mean"]
@@ -59,16 +52,17 @@ def curve(train_log: Path) -> str:
 def report(work: Path, label: str, compare: list[tuple[str, Path]], goals: dict) -> str:
     out = io.StringIO()
     p = lambda *a: print(*a, file=out)  # noqa: E731
-    sets = sorted(work.glob("eval-*.jsonl"), key=lambda f: list(SET_TITLES).index(f.stem[5:]) if f.stem[5:] in SET_TITLES else 99)
+    order = list(SET_TITLES)
+    sets = sorted(work.glob("eval-*.jsonl"), key=lambda f: order.index(f.stem[5:]) if f.stem[5:] in order else len(order))
     aggs = {}
     for path in sets:
         name = path.stem[len("eval-"):]
-        agg = _aggregate(path)
+        agg = card_table.read_aggregate(path)
         if agg is None:
             continue
         aggs[name] = agg
         p(f"**{SET_TITLES.get(name, name)}** (`{work.name}/{name}`):\n")
-        args = [f"{cmp_label}={folder / path.name}" for cmp_label, folder in compare if _aggregate(folder / path.name)]
+        args = [f"{cmp_label}={folder / path.name}" for cmp_label, folder in compare if (folder / path.name).exists()]
         table = io.StringIO()
         with contextlib.redirect_stdout(table):
             card_table.main([*args, f"{label}={path}"])  # floor, compared systems, model, oracle

@@ -16,11 +16,17 @@ import sys
 from cocktail_cli.classes import CLASSES
 
 
-def aggregate(path: str) -> dict:
+def read_aggregate(path) -> dict | None:
+    """The last aggregate record of a ``cocktail eval --json`` file, or None if it has none."""
     records = [json.loads(line) for line in open(path) if '"aggregate"' in line]
-    if not records:
+    return records[-1] if records else None
+
+
+def aggregate(path: str) -> dict:
+    record = read_aggregate(path)
+    if record is None:
         sys.exit(f"{path}: no aggregate record (was it written by `cocktail eval --json`?)")
-    return records[-1]
+    return record
 
 
 def fmt(x) -> str:

@@ -25,7 +25,8 @@ already there and newer than its input:
 Outputs go to the recipe's ``work`` folder (``runs/recipe``): ``model.pt`` (the run, resumable),
 ``train.jsonl`` (one line per validation), ``default.pt`` (the export), ``calibration.md``,
 ``eval-<set>.jsonl``, ``rates.md``, ``clean-<folder>.md``, ``card.md``. Source folders that are
-missing are left out, with a warning (corpus-extra must be built first: see ../shared/corpus-extra/README.md).
+missing are left out, with a warning (corpus-extra must be built first: see
+../shared/corpus-extra/README.md).
 """
 
 from __future__ import annotations
@@ -130,15 +131,14 @@ class Recipe:
             print(f"recipe: continuing the run handed over in {handover}", flush=True)
             if not self.dry_run:
                 shutil.copyfile(ROOT / handover, self.work / "model.pt")
-        cmd = [*self.cocktail, "train", "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
         if self.store is not None:
-            cmd.insert(cmd.index("-o"), self.store)
+            data = [self.store]
         else:
             sources = _present(self.recipe["sources"], self.recipe)
             if not sources:
                 raise SystemExit("recipe: no source folder found; set CORPUS (and EXTRA) to the corpus folders")
-            for source in sources:
-                cmd += ["--sources", source]
+            data = [arg for source in sources for arg in ("--sources", source)]
+        cmd = [*self.cocktail, "train", *data, "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
         for key, value in t.get("arch_args", {}).items():
             cmd += ["--arch-arg", f"{key}={json.dumps(value)}"]
         for key, value in t.items():

@@ -10,26 +10,25 @@ from __future__ import annotations
 import sys
 
 
+def _run_cli() -> None:
+    from .cli import main as run
+
+    run()
+
+
 def main() -> None:
-    if sys.argv[1:] == ["--version"]:
+    args = sys.argv[1:]
+    if args == ["--version"]:
         from . import __version__
 
         print(f"cocktail {__version__}")
         return
-    args = sys.argv[1:]
     from . import helpcache
 
     if helpcache.is_help_request(args):
-        def render() -> None:
-            from .cli import main as run
-
-            run()
-
-        helpcache.show_help(args, render)
+        helpcache.show_help(args, _run_cli)
         return
-    from .cli import main as run
-
-    run()
+    _run_cli()
 
 
 if __name__ == "__main__":
