@@ -21,7 +21,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from cocktail_cli.nets import n_parameters  # noqa: E402
 from cocktail_cli.prep import PrepConfig, prepare  # noqa: E402
 from cocktail_cli.separator import Separator  # noqa: E402
 from cocktail_cli.train import Hooks, TrainConfig, train  # noqa: E402

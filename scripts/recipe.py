@@ -167,7 +167,7 @@ class Recipe:
                 continue  # its sources were missing
             if not _newer(out, model):
                 self.run([*self.cocktail, "eval", self.folder(name), "--split", sets[name]["split"], "--model", model,
-                          "--json", *args], stdout=out)
+                          "--json", *e.get("args", []), *args], stdout=out)
         r = e.get("rate_table")
         if r and not _newer(self.work / "rates.md", model):
             self.run([sys.executable, ROOT / "scripts" / "rate_table.py", self.folder(r["set"]) / sets[r["set"]]["split"],

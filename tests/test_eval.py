@@ -213,6 +213,39 @@ def test_model_mode_scores_the_separator_output(tmp_path, small_model):
     assert got["si_sdr"] == pytest.approx(float(si_sdr(stems[4], refs[4])), abs=1e-3)
 
 
+def test_jobs_score_in_worker_processes_as_one_process_does(tmp_path, small_model):
+    """--jobs 2: the same results in the same order; a bad mixture's error (naming its file) and
+    another's warning come back from the workers."""
+    root = make_synth_root(tmp_path / "data")
+    bad = root / "test" / "000001" / "dog.wav"
+    bad.write_bytes(b"not audio")
+    short = root / "train" / "000000" / "mix.wav"
+    mix, sr = sf.read(str(short))
+    sf.write(str(short), mix[:-50], sr, subtype="FLOAT")
+
+    def outcomes(jobs: int) -> list:
+        warnings: list[str] = []
+        job = EvalJob(data_dir=root, model=small_model, oracle="irm1")
+        got = list(run(job, warn=warnings.append, jobs=jobs))
+        return got, warnings
+
+    one, one_warnings = outcomes(1)
+    two, two_warnings = outcomes(2)
+    assert [o.id for o in two] == [o.id for o in one] == ["test/000000", "test/000001", "train/000000"]
+    assert two_warnings == one_warnings and "trimmed" in two_warnings[0]
+    assert type(two[1].error) is type(one[1].error) and str(two[1].error) == str(one[1].error)
+    assert str(bad) in str(two[1].error)
+    for a, b in ((one[0], two[0]), (one[2], two[2])):
+        for system, stems in a.result["systems"].items():
+            for cls, row in stems.items():
+                for key, value in row.items():
+                    other = b.result["systems"][system][cls][key]
+                    assert other == value if not isinstance(value, float) else other == pytest.approx(value, abs=1e-4)
+    result = invoke(str(root / "test"), "--model", small_model, "--jobs", "2", "--json")
+    assert result.exit_code == 1
+    assert [o["type"] for o in json_lines(result.stdout)] == ["mixture", "error", "aggregate"]
+
+
 def test_different_lengths_are_trimmed_with_a_warning(pair):
     root, refs, ests = pair
     sf.write(str(root / "est" / "m1" / "speech.wav"), ests[3][: N - 100], SR, subtype="FLOAT")

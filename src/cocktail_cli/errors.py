@@ -13,6 +13,9 @@ class CocktailError(Exception):
         self.message = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
 
+    def __reduce__(self):  # rebuilt from its parts when it crosses a process boundary (eval --jobs)
+        return type(self), (self.message, self.path)
+
 
 class AudioError(CocktailError):
     """An input or output audio file that cannot be used."""

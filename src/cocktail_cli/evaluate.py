@@ -366,11 +366,12 @@ def order_systems(names) -> list[str]:
 
 @dataclass
 class Outcome:
-    """One mixture's result, or the error that stopped it (the batch goes on)."""
+    """One mixture's result, or the error that stopped it (the batch goes on), with its warnings."""
 
     id: str
     result: dict | None = None
     error: CocktailError | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -419,34 +420,87 @@ def plan(job: EvalJob) -> list[tuple[str, Path, Path | None]]:
     return items
 
 
-def run(job: EvalJob, warn: Warn = _no_warn, on_step: Callable[[], None] | None = None) -> Iterator[Outcome]:
-    """Score every planned mixture, yielding one :class:`Outcome` each (errors do not stop the batch)."""
-    items = job.items or plan(job)
-    separator = None
-    stft = STFTConfig()
-    model_mode = job.data_dir is not None and job.use_model
-    if model_mode:
-        from .separator import Separator
+class MixtureScorer:
+    """Scores one planned mixture at a time for ``job`` (loads the model once)."""
 
-        separator = Separator.from_checkpoint(job.model)
-        stft = separator.stft
-    for mixture_id, ref_dir, est_dir in items:
+    def __init__(self, job: EvalJob):
+        self.job = job
+        self.model_mode = job.data_dir is not None and job.use_model
+        self.separator = None
+        self.stft = STFTConfig()
+        if self.model_mode:
+            from .separator import Separator
+
+            self.separator = Separator.from_checkpoint(job.model)
+            self.stft = self.separator.stft
+
+    def __call__(self, item: tuple[str, Path, Path | None]) -> Outcome:
+        mixture_id, ref_dir, est_dir = item
+        outcome = Outcome(mixture_id)
         try:
-            data = load_mixture(ref_dir, est_dir, id=mixture_id, require_mix=model_mode, warn=warn)
+            data = load_mixture(ref_dir, est_dir, id=mixture_id, require_mix=self.model_mode, warn=outcome.warnings.append)
             systems: dict[str, np.ndarray] = {}
-            if job.oracle:
-                systems[f"oracle_{job.oracle}"] = oracle_estimates(data.references, data.mixture, job.oracle, stft)
+            if self.job.oracle:
+                systems[f"oracle_{self.job.oracle}"] = oracle_estimates(data.references, data.mixture, self.job.oracle, self.stft)
             if data.estimates is not None:
                 systems["estimate"] = data.estimates
-            if separator is not None:
-                stems = separator.separate(data.mixture_audio, data.sample_rate, name=data.mixture_file)
+            if self.separator is not None:
+                stems = self.separator.separate(data.mixture_audio, data.sample_rate, name=data.mixture_file)
                 systems["model"] = stems.astype(np.float64).mean(axis=1)  # (C, channels, T) -> mono
-            yield Outcome(mixture_id, result=score_mixture(data, systems, job.threshold_db))
+            outcome.result = score_mixture(data, systems, self.job.threshold_db)
         except CocktailError as err:
-            yield Outcome(mixture_id, error=err)
-        finally:
+            outcome.error = err
+        return outcome
+
+
+#: The worker process's scorer (``jobs`` > 1).
+_worker_scorer: MixtureScorer | None = None
+
+
+def _start_worker(job: EvalJob) -> None:
+    import signal
+
+    import torch
+
+    global _worker_scorer
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
+    torch.set_num_threads(1)  # one process per core
+    _worker_scorer = MixtureScorer(job)
+
+
+def _score_in_worker(item: tuple[str, Path, Path | None]) -> Outcome:
+    return _worker_scorer(item)
+
+
+def run(
+    job: EvalJob, warn: Warn = _no_warn, on_step: Callable[[], None] | None = None, jobs: int = 1
+) -> Iterator[Outcome]:
+    """Score every planned mixture, yielding one :class:`Outcome` each, in plan order (errors do
+    not stop the batch). ``jobs`` > 1 scores that many mixtures at once, in worker processes that
+    each load the model once and run on one thread."""
+    items = job.items or plan(job)
+    scorer = MixtureScorer(job)  # here too when jobs > 1: a bad --model is reported before any work
+    pool = None
+    if jobs > 1 and len(items) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        pool = ProcessPoolExecutor(
+            min(jobs, len(items)), mp_context=get_context("spawn"), initializer=_start_worker, initargs=(job,)
+        )
+        outcomes = pool.map(_score_in_worker, items)  # in plan order; workers run ahead
+    else:
+        outcomes = map(scorer, items)
+    try:
+        for outcome in outcomes:
+            for message in outcome.warnings:
+                warn(message)
+            yield outcome
             if on_step is not None:
                 on_step()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- outputs --------------------------------------------------------------------------------------

@@ -165,7 +165,7 @@ def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
     if not opts.stems:
         raise CocktailError("no stems selected")
     if opts.rest and len(opts.stems) == len(CLASSES):
-        raise CocktailError(f"--rest writes the mixture minus the chosen --stems; choose some of them (e.g. --stems speech)")
+        raise CocktailError("--rest writes the mixture minus the chosen --stems; choose some of them (e.g. --stems speech)")
     if opts.to_stdout:
         if len(opts.output_stems) != 1:
             raise CocktailError(

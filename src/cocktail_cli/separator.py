@@ -354,7 +354,7 @@ class _Chunker:
 
     @torch.inference_mode()
     def _run(self, ks: list[int], n: int, final: bool = False) -> list[torch.Tensor]:
-        sep, chunk, ch = self.sep, self.sep.chunk, self.channels
+        sep, chunk = self.sep, self.sep.chunk
         if self.pending:
             self.buffer = torch.cat([self.buffer, *self.pending], dim=-1)
             self.pending = []

@@ -65,6 +65,7 @@ def eval_command(
         ABSENT_THRESHOLD_DB, "--absent-db", help="A reference this many dB below the mixture (or all zero) counts as absent."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N mixtures.", show_default=False),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Mixtures scored in parallel (worker processes, one CPU thread each)."),
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON object per mixture, then one aggregate object, on standard output."
     ),
@@ -89,7 +90,7 @@ def eval_command(
     failed: list[str] = []
     with console.make_progress() as progress:
         task = progress.add_task("scoring", total=len(job.items))
-        for outcome in run(job, warn=console.warn, on_step=lambda: progress.advance(task)):
+        for outcome in run(job, warn=console.warn, on_step=lambda: progress.advance(task), jobs=jobs):
             if outcome.error is not None:
                 failed.append(outcome.id)
                 console.error(str(outcome.error))
