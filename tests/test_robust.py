@@ -146,6 +146,31 @@ def test_the_file_path_effects(sources):
     assert np.array_equal(noisy[:OTHER], plain[:OTHER]) and not np.array_equal(noisy[OTHER], plain[OTHER])
 
 
+def test_the_phase_vocoder_option_shifts_every_source_as_the_study_did():
+    """vocoder_prob=1: each source's pitch moves by +-2 or +-4 semitones and its length is kept."""
+    from cocktail_cli.mixing import ClipBank
+
+    sr = 22050
+    tone = (0.5 * np.sin(2 * np.pi * 1000.0 * np.arange(3 * sr) / sr) * 32767).astype(np.int16)
+    bank = ClipBank(sr, "train", {cls: [tone] for cls in CLASSES})
+    plain = dict(speed_prob=0.0, band_prob=0.0, phone_prob=0.0, highpass_prob=0.0, synthetic_siren_prob=0.0,
+                 active_prob=1.0, others=(1, 1))
+    allowed = {k: 1000.0 * 2 ** (k / 12) for k in (-4, -2, 2, 4)}
+    seen = set()
+    for seed in range(6):
+        stems = draw_example(np.random.default_rng(seed), bank, _only(vocoder_prob=1.0, **plain))
+        assert stems.shape == (5, sr) and np.all(np.abs(stems).max(-1) > 0)
+        for stem in stems:
+            spec = np.abs(np.fft.rfft(stem * np.hanning(sr)))
+            peak = float(np.argmax(spec))  # Hz: one-second stems have 1 Hz bins
+            step = min(allowed, key=lambda k: abs(allowed[k] - peak))
+            assert abs(allowed[step] - peak) < 8.0, f"dominant {peak:.0f} Hz is no 2/4-semitone shift of 1 kHz"
+            seen.add(step)
+    assert len(seen) >= 3, "up and down, by 2 and by 4"
+    stems = draw_example(np.random.default_rng(0), bank, _only(**plain))
+    assert all(abs(int(np.argmax(np.abs(np.fft.rfft(s * np.hanning(sr))))) - 1000) <= 1 for s in stems)
+
+
 def test_synth_draws_from_several_source_folders_and_rebuilds(sources, tmp_path):
     from cocktail_cli.synth import SynthConfig, rebuild, synthesize
 
