@@ -141,8 +141,10 @@ class Recipe:
         cmd = [*self.cocktail, "train", *data, "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
         for key, value in t.get("arch_args", {}).items():
             cmd += ["--arch-arg", f"{key}={json.dumps(value)}"]
+        for key, value in t.get("mix", {}).items():  # MixConfig settings, e.g. {"vocoder_prob": 0.5}
+            cmd += ["--mix-arg", f"{key}={json.dumps(value)}"]
         for key, value in t.items():
-            if key not in ("why", "arch", "arch_args", "store"):
+            if key not in ("why", "arch", "arch_args", "mix", "store"):
                 cmd += [f"--{key.replace('_', '-')}", str(value)]
         self.run(cmd, stdout=self.work / "train.jsonl", append=True)
 

@@ -69,6 +69,30 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
         assert all(e[e.index("--model") + 1].endswith("default.pt") for e in evals)
 
 
+def test_recipe_mixing_settings_reach_train(corpus_dirs, monkeypatch, parse_cli, tmp_path):
+    """A recipe's train.mix (MixConfig settings) becomes --mix-arg, and train parses them."""
+    from cocktail_cli.mixing import MixConfig
+
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    settings = json.loads((ROOT / "recipes" / "default.json").read_text())
+    settings["train"]["mix"] = {"vocoder_prob": 0.5, "others": [0, 2]}
+    settings["work"] = str(tmp_path / "work")
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(settings))
+    recipe = recipe_mod.Recipe(path, dry_run=True)
+    seen: list[list] = []
+    monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
+    recipe.train()
+    (train,) = [_cocktail_args(c) for c in seen]
+    params = parse_cli(train[0], train[1:])
+    pairs = dict(a.split("=", 1) for a in params["mix_arg"])
+    assert pairs == {"vocoder_prob": "0.5", "others": "[0, 2]"}
+    assert "--mix" not in train
+    from cocktail_cli.commands.train import _parse_arch_args  # how train reads --arch-arg and --mix-arg
+
+    assert MixConfig.from_dict(_parse_arch_args(params["mix_arg"])) == MixConfig(vocoder_prob=0.5, others=(0, 2))
+
+
 def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys, parse_cli):
     (corpus_dirs / "extra" / "manifest.csv").unlink()
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
