@@ -218,6 +218,32 @@ def test_training_on_sources_resumes_exactly(sources, tmp_path):
         train(_tiny_sources_cfg(sources[:1], resumed, steps=6), resume=True)
 
 
+def test_mixing_settings_given_on_resume_apply_from_that_step_and_validation_stays(sources, tmp_path):
+    """--resume with --mix-arg: the new settings draw the rest of the run (and are recorded); the
+    validation mixtures, drawn without the vocoder, are the same before and after the switch."""
+    from cocktail_cli.train import _mixed_data
+
+    plain = tmp_path / "plain.pt"
+    train(_tiny_sources_cfg(sources, plain, steps=2, eval_every=2))
+    switched = tmp_path / "switched.pt"
+    train(_tiny_sources_cfg(sources, switched, steps=2, eval_every=2))
+    on = {"vocoder_prob": 1.0}
+    train(_tiny_sources_cfg(sources, plain, steps=4, eval_every=2), resume=True)
+    train(_tiny_sources_cfg(sources, switched, steps=4, eval_every=2, mix=on), resume=True)
+    a, b = read_raw(plain), read_raw(switched)
+    assert b["resume"]["config"]["mix"] == on and not a["resume"]["config"]["mix"]
+    assert any(not torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"]), "steps 2-3 drew other data"
+    # resuming again without --mix-arg keeps the run's own settings
+    train(_tiny_sources_cfg(sources, switched, steps=5, eval_every=5), resume=True)
+    assert read_raw(switched)["resume"]["config"]["mix"] == on
+    # the validation mixtures ignore the vocoder; the training draws take it
+    cfg_off, cfg_on = _tiny_sources_cfg(sources, tmp_path / "x.pt"), _tiny_sources_cfg(sources, tmp_path / "x.pt", mix=on)
+    *_, val_off, batches_off, _ = _mixed_data(cfg_off, None)
+    *_, val_on, batches_on, _ = _mixed_data(cfg_on, None)
+    assert all(np.array_equal(val_off[i], val_on[i]) for i in range(len(val_off)))
+    assert not torch.equal(batches_off.batch(0), batches_on.batch(0))
+
+
 def test_train_command_takes_several_source_folders(sources, tmp_path):
     out = tmp_path / "cli.pt"
     run = subprocess.run(

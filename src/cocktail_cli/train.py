@@ -19,7 +19,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
 import numpy as np
@@ -60,9 +60,11 @@ class TrainConfig:
     output: str
     # Source folders (corpus, corpus-extra, ...): train on mixtures drawn afresh at every step
     # (:mod:`cocktail_cli.mixing`) instead of a store's fixed mixtures; validation on mixtures
-    # drawn once from their val split. ``mix`` overrides :class:`~cocktail_cli.mixing.MixConfig`.
+    # drawn once from their val split. ``mix`` overrides :class:`~cocktail_cli.mixing.MixConfig`
+    # (None: its defaults, or on --resume the run's own; given on --resume, it replaces them from
+    # that step on, e.g. to switch an augmentation on mid-run).
     sources: list[str] | None = None
-    mix: dict = field(default_factory=dict)
+    mix: dict | None = None
     # Feature floor, dB under the input's loudest bin (tcn, blstm; see nets.norm.log_magnitude).
     # None: no floor, as in runs made before it existed (they resume as they were).
     floor_db: float | None = DEFAULT_FLOOR_DB
@@ -285,7 +287,11 @@ def _mixed_data(cfg: TrainConfig, init: LoadedModel | None) -> tuple:
     if cfg.val_store:
         val_data = StoreSplit(cfg.val_store, _pick_split(read_manifest(cfg.val_store), cfg.val_split, ("val", "dev"), cfg.val_store, "validation") or "val")
     else:
-        val_data = FixedMixtures(load_bank(cfg.sources, "val", stft.sample_rate), mix, cfg.val_examples, cfg.seed)
+        # Validation mixtures leave out the study's vocoder processing (a training augmentation for
+        # synth's test sets): they stay the mixtures a user's recordings make, and the same
+        # mixtures when a run switches the vocoder on mid-way.
+        val_mix = replace(mix, vocoder_prob=0.0)
+        val_data = FixedMixtures(load_bank(cfg.sources, "val", stft.sample_rate), val_mix, cfg.val_examples, cfg.seed)
     norm_data = FixedMixtures(bank, mix, cfg.norm_examples, cfg.seed + 1)
     manifest = {"listing": bank.listing}
     return stft, segment, manifest, "train", norm_data, val_data, MixedBatches(bank, mix, cfg.batch_size, cfg.seed), len(bank)
@@ -592,6 +598,7 @@ class _Run:
             "steps_per_epoch": self.batches.steps_per_epoch, "train_examples": self.n_train,
             "val_examples": min(cfg.val_examples, len(val)) if val is not None else 0,
             "segment_seconds": self.segment / self.stft.sample_rate, "optimizer": cfg.optimizer, "lr": cfg.lr, "schedule": cfg.schedule,
+            "mix": (cfg.mix or {}) if cfg.sources else None,  # the mixing settings given (the rest: MixConfig's defaults)
         }
 
     # -- the step ----------------------------------------------------------------------------------
@@ -706,6 +713,8 @@ def _resumed_config(cfg: TrainConfig, state: dict) -> TrainConfig:
         stored.steps, stored.epochs = cfg.steps, cfg.epochs
     stored.store, stored.output = cfg.store, cfg.output
     stored.sources = cfg.sources or stored.sources  # the same folders, maybe elsewhere now
+    if cfg.mix is not None:
+        stored.mix = cfg.mix  # new mixing settings from this step on (recorded in the checkpoint)
     return stored
 
 

@@ -120,7 +120,7 @@ def register(app: typer.Typer) -> None:
         remove_stale_temps(output.parent)  # a checkpoint half-written by a run killed outright (kill -9)
         cfg = TrainConfig(
             store=str(store) if store else None, output=str(output),
-            sources=[str(p) for p in sources] if sources else None, mix=_parse_arch_args(mix_arg, "--mix-arg"), floor_db=floor_db, arch=arch, arch_args=_parse_arch_args(arch_arg), norm=norm,
+            sources=[str(p) for p in sources] if sources else None, mix=_parse_arch_args(mix_arg, "--mix-arg") if mix_arg else None, floor_db=floor_db, arch=arch, arch_args=_parse_arch_args(arch_arg), norm=norm,
             optimizer=optimizer, lr=lr, rho=rho, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
             clip=clip, batch_size=batch_size, steps=steps, epochs=epochs, seed=seed, device=device, threads=threads,
             segment=segment, absent_weight=absent_weight, n_fft=n_fft, hop=hop, gain_db=gain_db, remix=remix, train_split=train_split, val_store=str(val) if val else None,
