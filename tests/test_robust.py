@@ -244,6 +244,29 @@ def test_mixing_settings_given_on_resume_apply_from_that_step_and_validation_sta
     assert not torch.equal(batches_off.batch(0), batches_on.batch(0))
 
 
+def test_mixing_gap_script_scores_a_model_per_mixing_variant(sources, tmp_path, capsys):
+    import importlib.util
+
+    from cocktail_cli import nets
+    from cocktail_cli.checkpoint import save_checkpoint
+    from cocktail_cli.stft import STFTConfig
+
+    torch.manual_seed(0)
+    model = save_checkpoint(tmp_path / "m.pt", nets.build("tcn", channels=16, hidden=32, depth=2, repeats=1), "tcn", STFTConfig())
+    spec = importlib.util.spec_from_file_location("mixing_gap", REPO / "scripts" / "mixing_gap.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    args = [str(model), "--sources", sources[0], "--sources", sources[1], "--count", "4", "--only", "default,vocoder"]
+    assert script.main(args) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[0] for r in rows] == ["| the training mixing (MixConfig defaults)", "| every source through the phase vocoder, as synth"]
+    for row in rows:
+        assert all(cell == "-" or np.isfinite(float(cell)) for cell in row.strip("| ").split(" | ")[1:])
+    assert rows[0].split(" | ")[1] != "-"
+    with pytest.raises(SystemExit):
+        script.main([str(model), "--only", "nonsense"])
+
+
 def test_train_command_takes_several_source_folders(sources, tmp_path):
     out = tmp_path / "cli.pt"
     run = subprocess.run(
