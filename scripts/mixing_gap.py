@@ -27,21 +27,18 @@ from cocktail_cli.classes import CLASSES
 from cocktail_cli.mixing import FixedMixtures, MixConfig, load_bank
 from cocktail_cli.train import TrainConfig, validate
 
+NO_FILE_EFFECTS = {"roundtrip_prob": 0.0, "lowpass_prob": 0.0, "noise_prob": 0.0, "bits": (0,), "bits_prob": (1.0,)}
 VARIANTS = {
     "default": ("the training mixing (MixConfig defaults)", {}),
     "real-sirens": ("no synthetic sirens", {"synthetic_siren_prob": 0.0}),
     "two-others": ('always two "other" clips, as synth', {"others": (2, 2)}),
-    "no-file-effects": (
-        "no round trip, low-pass, noise or quantisation",
-        {"roundtrip_prob": 0.0, "lowpass_prob": 0.0, "noise_prob": 0.0, "bits": (0,), "bits_prob": (1.0,)},
-    ),
+    "no-file-effects": ("no round trip, low-pass, noise or quantisation", NO_FILE_EFFECTS),
     "vocoder": ("every source through the phase vocoder, as synth", {"vocoder_prob": 1.0}),
-    "synth-like": (
-        "all of the above at once: about what synth makes",
-        {"vocoder_prob": 1.0, "others": (2, 2), "synthetic_siren_prob": 0.0, "roundtrip_prob": 0.0,
-         "lowpass_prob": 0.0, "noise_prob": 0.0, "bits": (0,), "bits_prob": (1.0,)},
-    ),
 }
+VARIANTS["synth-like"] = (
+    "all of the above at once: about what synth makes",
+    {k: v for _, changes in VARIANTS.values() for k, v in changes.items()},
+)
 
 
 def _fmt(value: float | None) -> str:

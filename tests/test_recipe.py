@@ -88,9 +88,9 @@ def test_recipe_mixing_settings_reach_train(corpus_dirs, monkeypatch, parse_cli,
     pairs = dict(a.split("=", 1) for a in params["mix_arg"])
     assert pairs == {"vocoder_prob": "0.5", "others": "[0, 2]"}
     assert "--mix" not in train
-    from cocktail_cli.commands.train import _parse_arch_args  # how train reads --arch-arg and --mix-arg
+    from cocktail_cli.commands.train import _parse_key_values  # how train reads --arch-arg and --mix-arg
 
-    assert MixConfig.from_dict(_parse_arch_args(params["mix_arg"])) == MixConfig(vocoder_prob=0.5, others=(0, 2))
+    assert MixConfig.from_dict(_parse_key_values(params["mix_arg"])) == MixConfig(vocoder_prob=0.5, others=(0, 2))
 
 
 def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys, parse_cli):

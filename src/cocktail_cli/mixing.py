@@ -4,8 +4,9 @@ Every step gets fresh mixtures: for each of the four target classes a clip is ac
 ``active_prob``, "other" gets one or two clips; each source is cropped (or placed, when shorter)
 at random, sped up or slowed down (pitch and tempo together, by resampling), band-limited and
 scaled on its own (and, with ``vocoder_prob``, pitch-shifted and stretched by a phase vocoder, as
-the 2019 study's recipe and ``synth`` do). The finished mixture then goes through what a user's file goes through before
-it reaches the model, applied to every stem alike so the stems still add up to the mixture:
+the 2019 study's recipe and ``synth`` do). The finished mixture then goes through what a user's
+file goes through before it reaches the model, applied to every stem alike so the stems still add
+up to the mixture:
 
 - its level (the mixture's peak anywhere from -45 to 0 dBFS);
 - a resampling round trip through 8/16/44.1/48 kHz (a phone call, a resampled download);

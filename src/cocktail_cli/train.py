@@ -19,7 +19,7 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Callable
 
 import numpy as np
@@ -290,7 +290,7 @@ def _mixed_data(cfg: TrainConfig, init: LoadedModel | None) -> tuple:
         # Validation mixtures leave out the study's vocoder processing (a training augmentation for
         # synth's test sets): they stay the mixtures a user's recordings make, and the same
         # mixtures when a run switches the vocoder on mid-way.
-        val_mix = replace(mix, vocoder_prob=0.0)
+        val_mix = dataclasses.replace(mix, vocoder_prob=0.0)
         val_data = FixedMixtures(load_bank(cfg.sources, "val", stft.sample_rate), val_mix, cfg.val_examples, cfg.seed)
     norm_data = FixedMixtures(bank, mix, cfg.norm_examples, cfg.seed + 1)
     manifest = {"listing": bank.listing}

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 # torch is imported inside the command: --help and completion stay fast.
 
 
-def _parse_arch_args(pairs: list[str] | None, option: str = "--arch-arg") -> dict:
+def _parse_key_values(pairs: list[str] | None, option: str = "--arch-arg") -> dict:
+    """``key=value`` pairs of --arch-arg / --mix-arg: values as JSON where they parse, else strings."""
     out = {}
     for pair in pairs or []:
         if "=" not in pair:
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
         remove_stale_temps(output.parent)  # a checkpoint half-written by a run killed outright (kill -9)
         cfg = TrainConfig(
             store=str(store) if store else None, output=str(output),
-            sources=[str(p) for p in sources] if sources else None, mix=_parse_arch_args(mix_arg, "--mix-arg") if mix_arg else None, floor_db=floor_db, arch=arch, arch_args=_parse_arch_args(arch_arg), norm=norm,
+            sources=[str(p) for p in sources] if sources else None, mix=_parse_key_values(mix_arg, "--mix-arg") if mix_arg else None, floor_db=floor_db, arch=arch, arch_args=_parse_key_values(arch_arg), norm=norm,
             optimizer=optimizer, lr=lr, rho=rho, weight_decay=weight_decay, schedule=schedule, warmup=warmup,
             clip=clip, batch_size=batch_size, steps=steps, epochs=epochs, seed=seed, device=device, threads=threads,
             segment=segment, absent_weight=absent_weight, n_fft=n_fft, hop=hop, gain_db=gain_db, remix=remix, train_split=train_split, val_store=str(val) if val else None,
