@@ -1,14 +1,15 @@
 """Which part of the mixing recipe a model finds hard: the same val clips, one setting changed at a time.
 
     python scripts/mixing_gap.py MODEL [--sources ../shared/corpus --sources data/corpus-extra]
-                                 [--count 100] [--seed 0] [--only vocoder,default]
+                                 [--count 100] [--seed 0] [--only vocoder,default] [--split val]
 
 Draws ``--count`` mixtures from the val clips of the source folders with ``train``'s on-the-fly
 mixing (:class:`cocktail_cli.mixing.MixConfig`), once with its defaults and once per variant below,
 and scores the model on each set with ``train.validate`` (mean SI-SDRi over present stems, per
 class). Prints a markdown table. Each variant consumes the random draws differently, so its
 mixtures differ from the default set's beyond the one setting: differences under about 0.5 dB
-(100 mixtures) are noise.
+(100 mixtures) are noise. ``--split train`` draws from the train clips instead: the gap between
+the two says whether the model is short of capacity (both low) or of data (train far above val).
 
 Why: a model can score well on its own validation mixtures and much worse on ``synth`` test sets.
 At step 4,555 the recipe's unet lost 3.1 dB when every source went through the phase vocoder
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sources", action="append", default=None, help="source folder (repeatable)")
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="val", help="the clips to draw from (default val; train: the gap to val)")
     ap.add_argument("--only", default=None, help=f"comma-separated variants (default all: {','.join(VARIANTS)})")
     args = ap.parse_args(argv)
     names = args.only.split(",") if args.only else list(VARIANTS)
@@ -60,8 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     sources = args.sources or ["../shared/corpus", "data/corpus-extra"]
     loaded = load_checkpoint(args.model)
     cfg = TrainConfig(store=None, output="-", sources=sources, arch=loaded.arch).resolved()
-    bank = load_bank(sources, "val", loaded.stft.sample_rate)
-    print(f"{args.count} mixtures of the val clips of {', '.join(sources)} per row; mean SI-SDRi (dB) over present stems\n")
+    bank = load_bank(sources, args.split, loaded.stft.sample_rate)
+    print(f"{args.count} mixtures of the {args.split} clips of {', '.join(sources)} per row; mean SI-SDRi (dB) over present stems\n")
     print("| mixing | mean | " + " | ".join(CLASSES) + " |")
     print("| --- | --- | " + " | ".join("---" for _ in CLASSES) + " |")
     with torch.inference_mode():
