@@ -1,9 +1,9 @@
-"""Which part of the mixing recipe a model finds hard: the same val clips, one setting changed at a time.
+"""Which part of the mixing recipe a model finds hard: the same clips, one setting changed at a time.
 
     python scripts/mixing_gap.py MODEL [--sources ../shared/corpus --sources data/corpus-extra]
                                  [--count 100] [--seed 0] [--only vocoder,default] [--split val]
 
-Draws ``--count`` mixtures from the val clips of the source folders with ``train``'s on-the-fly
+Draws ``--count`` mixtures from the val clips (``--split``) of the source folders with ``train``'s on-the-fly
 mixing (:class:`cocktail_cli.mixing.MixConfig`), once with its defaults and once per variant below,
 and scores the model on each set with ``train.validate`` (mean SI-SDRi over present stems, per
 class). Prints a markdown table. Each variant consumes the random draws differently, so its

@@ -16,7 +16,7 @@ choice can buy and costs no training.
 Mask kinds:
 
 - ``irm1``: |S_i| / sum_j |S_j|, what cocktail's real-valued softmax masks can express at best
-  (the same as ``cocktail eval --oracle irm1``);
+  (``cocktail eval --oracle irm1``'s mask, :func:`cocktail_cli.evaluate.oracle_masks`);
 - ``psm``: the phase-sensitive mask Re(S_i / X), clipped to [0, 1]: a real mask trained towards
   the phase-aware target;
 - ``cmask``: the complex ratio S_i / X with its magnitude bounded at ``--bound`` (1.5): what a
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from cocktail_cli.classes import CLASSES
-from cocktail_cli.evaluate import find_mixtures, load_mixture, stem_status
+from cocktail_cli.evaluate import find_mixtures, load_mixture, oracle_masks, stem_status
 from cocktail_cli.metrics import si_sdr
 from cocktail_cli.stft import STFTConfig
 
@@ -42,8 +42,7 @@ KINDS = ("irm1", "psm", "cmask")
 def ideal_masks(ref_spec: torch.Tensor, mix_spec: torch.Tensor, kind: str, bound: float = 1.5) -> torch.Tensor:
     """``(C, bins, frames)`` masks (real or complex) from the references' and mixture's STFTs."""
     if kind == "irm1":
-        mag = ref_spec.abs()
-        return mag / mag.sum(0).clamp_min(1e-12)
+        return oracle_masks(ref_spec, kind)
     safe_mix = torch.where(mix_spec.abs() > 1e-12, mix_spec, torch.full_like(mix_spec, 1e-12))
     ratio = ref_spec / safe_mix
     if kind == "psm":

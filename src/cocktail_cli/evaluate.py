@@ -246,15 +246,20 @@ def oracle_estimates(references: np.ndarray, mixture: np.ndarray, kind: str, stf
         raise CocktailError(f"signals too short for the oracle STFT ({n} samples, n_fft {stft.n_fft})")
     ref_spec = stft.stft(torch.from_numpy(np.ascontiguousarray(references, dtype=np.float64)))
     mix_spec = stft.stft(torch.from_numpy(np.ascontiguousarray(mixture, dtype=np.float64)))
+    return stft.istft(oracle_masks(ref_spec, kind) * mix_spec, length=n).numpy()
+
+
+def oracle_masks(ref_spec, kind: str):
+    """``(C, bins, frames)`` ideal masks (see :func:`oracle_estimates`) from the references' STFTs."""
+    import torch
+
     mag = ref_spec.abs()
     if kind == "irm1":
-        masks = mag / mag.sum(0).clamp_min(1e-12)
-    elif kind == "irm2":
+        return mag / mag.sum(0).clamp_min(1e-12)
+    if kind == "irm2":
         power = mag**2
-        masks = power / power.sum(0).clamp_min(1e-24)
-    else:
-        masks = torch.nn.functional.one_hot(mag.argmax(0), references.shape[0]).permute(2, 0, 1).to(mag.dtype)
-    return stft.istft(masks * mix_spec, length=n).numpy()
+        return power / power.sum(0).clamp_min(1e-24)
+    return torch.nn.functional.one_hot(mag.argmax(0), ref_spec.shape[0]).permute(2, 0, 1).to(mag.dtype)
 
 
 # -- scoring ------------------------------------------------------------------------------------
