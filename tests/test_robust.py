@@ -24,6 +24,7 @@ import torch
 
 from cocktail_cli.checkpoint import read_raw
 from cocktail_cli.classes import CLASSES
+from cocktail_cli.errors import CocktailError
 from cocktail_cli.metrics import si_sdr
 from cocktail_cli.mixing import OTHER, MixConfig, MixedBatches, draw_example, load_bank
 from cocktail_cli.nets.norm import log_magnitude
@@ -282,6 +283,28 @@ def test_train_command_takes_several_source_folders(sources, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cocktail_cli", "train", "--sources", sources[0], "-o", str(tmp_path / "x.pt"),
                           "--mix-arg", "loudness=3"], capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown mixing setting" in bad.stderr and "Traceback" not in bad.stderr
+    wrong = subprocess.run([sys.executable, "-m", "cocktail_cli", "train", "--sources", sources[0], "-o", str(tmp_path / "y.pt"),
+                            "--mix-arg", "others=one,two"], capture_output=True, text=True)
+    assert wrong.returncode != 0 and "mixing setting others" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert not (tmp_path / "y.pt").exists()
+
+
+def test_mixing_settings_are_read_in_their_types(sources):
+    """--mix-arg others=0,2 once reached the mixer as the string "0,2" and crashed the run at its
+    first step; every spelling now gives the setting's own type, and a wrong one is refused."""
+    from cocktail_cli.commands.train import _parse_key_values
+
+    for spelling in ("others=0,2", "others=[0,2]", "others=(0, 2)"):
+        assert MixConfig.from_dict(_parse_key_values([spelling])).others == (0, 2)
+    cfg = MixConfig.from_dict(_parse_key_values(["speed_range=0.9,1.1", "bits=0,16", "active_prob=1", "vocoder_prob=0.5"]))
+    assert cfg.speed_range == (0.9, 1.1) and cfg.bits == (0, 16) and cfg.active_prob == 1.0 and cfg.vocoder_prob == 0.5
+    assert isinstance(cfg.active_prob, float)
+    bank = load_bank(sources, "train", 22050)
+    for seed in range(12):  # zero "other" clips is a valid draw
+        draw_example(np.random.default_rng(seed), bank, MixConfig.from_dict({"others": "0,2", "seconds": 0.5}))
+    for bad in ({"others": "1"}, {"others": "0.5,2"}, {"active_prob": "high"}, {"bits": [True]}, {"seconds": [1, 2]}):
+        with pytest.raises(CocktailError, match="mixing setting"):
+            MixConfig.from_dict(bad)
 
 
 # -- rate and format invariance of the shipped model ---------------------------------------------

@@ -1,7 +1,7 @@
 """Training mixtures drawn on the fly from source clips held in memory (``train --sources``).
 
 Every step gets fresh mixtures: for each of the four target classes a clip is active with
-``active_prob``, "other" gets one or two clips; each source is cropped (or placed, when shorter)
+``active_prob``, "other" gets one or two clips (``others``); each source is cropped (or placed, when shorter)
 at random, sped up or slowed down (pitch and tempo together, by resampling), band-limited and
 scaled on its own (and, with ``vocoder_prob``, pitch-shifted and stretched by a phase vocoder, as
 the 2019 study's recipe and ``synth`` do). The finished mixture then goes through what a user's
@@ -87,7 +87,29 @@ class MixConfig:
         unknown = sorted(set(d or {}) - known)
         if unknown:
             raise CocktailError(f"unknown mixing setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in (d or {}).items()})
+        defaults = cls()
+        return cls(**{k: _coerce(k, v, getattr(defaults, k)) for k, v in (d or {}).items()})
+
+
+def _coerce(key: str, value, default):
+    """A --mix-arg value in its setting's type: ``others=0,2`` and ``others=[0,2]`` both give
+    ``(0, 2)``. A wrong type is refused here, not as a traceback some steps into a run."""
+    if isinstance(default, tuple):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.strip("()[] ").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        kind = type(default[0]) if default else float
+        try:
+            out = tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in value)
+        except (TypeError, ValueError):
+            out = None
+        if out is None or (key == "others" and len(out) != 2) or any(isinstance(v, bool) for v in value):
+            raise CocktailError(f"mixing setting {key}: expected a list of {kind.__name__}s like {','.join(map(str, default))}, got {value!r}")
+        return out
+    if isinstance(default, bool) or not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise CocktailError(f"mixing setting {key}: expected a number like {default}, got {value!r}")
+    return type(default)(value)
 
 
 @dataclass
@@ -240,7 +262,8 @@ def _file_path(rng: np.random.Generator, stems: np.ndarray, sr: int, cfg: MixCon
 
 
 def draw_example(rng: np.random.Generator, bank: ClipBank, cfg: MixConfig) -> np.ndarray:
-    """Stems ``(C, n)`` float32 of one fresh mixture; ``other`` is never empty."""
+    """Stems ``(C, n)`` float32 of one fresh mixture; ``other`` is empty only when ``cfg.others``
+    allows zero clips and neither noise nor quantisation put anything there."""
     n = int(round(cfg.seconds * bank.sample_rate))
     stems = np.zeros((N_CLASSES, n), np.float32)
     for c, cls in enumerate(TARGET_CLASSES):
