@@ -1,6 +1,6 @@
 """The model card's results, from a recipe's work folder: one markdown file to paste.
 
-    python scripts/card_report.py runs/recipe [--label "default model"] \
+    python scripts/card_report.py runs/default [--label "default model"] \
         [--compare "paper network=runs/paper" ...] [--goal-mean 9 --goal-class 6 --goal-leakage -20]
 
 Reads what ``scripts/recipe.py``'s evaluate stage wrote there (``eval-<set>.jsonl`` of ``cocktail

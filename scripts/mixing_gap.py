@@ -40,6 +40,8 @@ VARIANTS["synth-like"] = (
     "all of the above at once: about what synth makes",
     {k: v for _, changes in VARIANTS.values() for k, v in changes.items()},
 )
+# not part of synth-like: the other way from synth's two "other" clips (phase 9's mixing)
+VARIANTS["zero-others"] = ('zero to two "other" clips (a sound may be heard alone)', {"others": (0, 2)})
 
 
 def _fmt(value: float | None) -> str:

@@ -13,7 +13,12 @@ already there and newer than its input:
    mixtures): ``cocktail prep`` of that synth set (resumes);
 3. ``train``: ``cocktail train --sources ... --resume`` (or ``train STORE``; continues the
    checkpoint if there is one, or the recipe's ``handover`` checkpoint, committed when a run spans
-   sessions; with a larger ``cpu_minutes`` in the recipe it trains further);
+   sessions; with a larger ``cpu_minutes`` in the recipe it trains further). ``train`` is one run
+   or a list of them: a model trained in phases, each run named, trained on a store or on the
+   sources, and started from an earlier run's weights (``init_from``); entries sharing a name are
+   successive calls on one checkpoint, and the last entry (no name) is the recipe's model. A run
+   is skipped once a later run has started (it holds its weights) or its checkpoint is past the
+   entry's ``steps``, so a handed-over final checkpoint skips the whole chain;
 4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
    (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
 5. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
@@ -22,8 +27,8 @@ already there and newer than its input:
    rates; clean clips; the goals);
 7. ``--install``: copy the exported model to ``models/default.pt``.
 
-Outputs go to the recipe's ``work`` folder (``runs/recipe``): ``model.pt`` (the run, resumable),
-``train.jsonl`` (one line per validation), ``default.pt`` (the export), ``calibration.md``,
+Outputs go to the recipe's ``work`` folder: ``model.pt`` (the run, resumable; earlier runs of a
+chain as ``<name>.pt``), ``train.jsonl`` (one line per validation; ``<name>-train.jsonl``), ``default.pt`` (the export), ``calibration.md``,
 ``eval-<set>.jsonl``, ``rates.md``, ``clean-<folder>.md``, ``card.md``. Source folders that are
 missing are left out, with a warning (corpus-extra must be built first: see
 ../shared/corpus-extra/README.md).
@@ -75,6 +80,8 @@ class Recipe:
         self.work = ROOT / self.recipe["work"]
         self.dry_run = dry_run
         self.cocktail = [sys.executable, "-m", "cocktail_cli"]
+        if self.runs[-1].get("name", "model") != "model":
+            raise SystemExit(f"recipe: {path}: the last training run is the recipe's model (model.pt); give it no name")
 
     def run(self, cmd: list[str], stdout: Path | None = None, append: bool = False) -> None:
         shown = " ".join(str(c) for c in cmd) + (f" {'>>' if append else '>'} {stdout}" if stdout else "")
@@ -96,20 +103,90 @@ class Recipe:
         return self.work / s.get("out", name)
 
     @property
-    def store(self) -> Path | None:
-        """The store the run trains on, or None for mixtures drawn on the fly from the sources."""
-        store = self.recipe["train"].get("store")
-        return self.work / "store" if store else None
+    def runs(self) -> list[dict]:
+        """The training runs, in order: ``train`` is one run or a list of them (a model trained in
+        phases, each a fine-tune of an earlier one's weights)."""
+        t = self.recipe["train"]
+        return t if isinstance(t, list) else [t]
+
+    def checkpoint(self, run: dict) -> Path:
+        """A run's checkpoint: ``<name>.pt``; the last run (the recipe's model) is ``model.pt``.
+        Entries with the same name are successive calls on one checkpoint (``--resume``)."""
+        return self.work / f"{run.get('name', 'model')}.pt"
+
+    def log(self, run: dict) -> Path:
+        name = run.get("name", "model")
+        return self.work / ("train.jsonl" if name == "model" else f"{name}-train.jsonl")
+
+    def store_of(self, run: dict) -> Path | None:
+        """The store a run trains on (its synth set's root, prepped: ``synth`` -> ``store``,
+        ``synth-sirens`` -> ``store-sirens``), or None for mixtures drawn on the fly."""
+        store = run.get("store")
+        if not store:
+            return None
+        root = self.folder(store["set"]).name
+        return self.work / (root.replace("synth", "store", 1) if "synth" in root else f"{root}-store")
 
     @property
     def final_model(self) -> Path:
         """What evaluate scores and --install copies: the calibrated export, or the run itself."""
         return self.work / ("default.pt" if "calibrate" in self.recipe else "model.pt")
 
+    def _passed(self, i: int) -> str | None:
+        """Why run ``i`` needs no call, or None: a later run (another checkpoint) has started, and
+        it holds this one's weights; or its checkpoint is past the steps this call trains to."""
+        run, ckpt = self.runs[i], self.checkpoint(self.runs[i])
+        for later in self.runs[i + 1 :]:
+            if self.checkpoint(later) != ckpt and self.checkpoint(later).exists():
+                return f"{self.checkpoint(later).name} has started from it"
+        if ckpt.exists() and "steps" in run and not self.dry_run:
+            from cocktail_cli.checkpoint import read_raw
+            from cocktail_cli.errors import CocktailError
+
+            try:
+                step = read_raw(ckpt).get("resume", {}).get("step", 0)
+            except CocktailError:  # a damaged checkpoint: train says so, in one line
+                return None
+            if step >= run["steps"]:
+                return f"at step {step}, past this call's {run['steps']}"
+        return None
+
+    # -- the stages ------------------------------------------------------------------------------
+    def _take_handover(self) -> None:
+        """A run handed over from another machine or session becomes the last run's checkpoint
+        (then it is continued rather than started over, and the runs before it are skipped)."""
+        final = self.checkpoint(self.runs[-1])
+        handover = self.recipe.get("handover")
+        if handover and not final.exists() and (ROOT / handover).exists():
+            print(f"recipe: continuing the run handed over in {handover}", flush=True)
+            if not self.dry_run:
+                shutil.copyfile(ROOT / handover, final)
+
+    def _pending_runs(self) -> list[int]:
+        return [i for i in range(len(self.runs)) if not self._passed(i)]
+
+    def _training_roots(self) -> set[Path]:
+        """Synth roots whose stores the runs still to train read (a finished chain needs none of
+        its 20,000-mixture training sets)."""
+        return {self.folder(self.runs[i]["store"]["set"]) for i in self._pending_runs() if self.runs[i].get("store")}
+
+    def _feeds_a_store(self, name: str) -> bool:
+        """Set ``name`` exists only to be prepped into a store: a run's store set, or another set
+        in that set's root that neither calibration nor evaluation reads (the store's val copy)."""
+        read = {self.recipe.get("calibrate", {}).get("set")} | set(self.recipe.get("evaluate", {}).get("sets", {}))
+        read.add(self.recipe.get("evaluate", {}).get("rate_table", {}).get("set"))
+        store_roots = {self.folder(r["store"]["set"]) for r in self.runs if r.get("store")}
+        return name not in read and self.folder(name) in store_roots
+
     # -- the stages ------------------------------------------------------------------------------
     def synth(self) -> None:
+        self._take_handover()
         spec = self.recipe["synth"]
+        training = self._training_roots()
         for name, s in spec["sets"].items():
+            if self._feeds_a_store(name) and self.folder(name) not in training:
+                print(f"recipe: synth set {name} not needed (the runs it trains are done)", flush=True)
+                continue
             sources = _present(s["sources"], self.recipe)
             if len(sources) < len(s["sources"]):
                 print(f"recipe: warning: evaluation set {name} skipped (a source folder is missing)", file=sys.stderr)
@@ -118,41 +195,55 @@ class Recipe:
                       "--count", str(s["count"]), *spec["args"], *s.get("args", [])])
 
     def prep(self) -> None:
-        if self.store is None:
-            return
-        spec = self.recipe["train"]["store"]
-        self.run([*self.cocktail, "prep", self.folder(spec["set"]), "-o", self.store, *spec.get("args", [])])
+        self._take_handover()
+        done: set[Path] = set()
+        for i in self._pending_runs():
+            run = self.runs[i]
+            store = self.store_of(run)
+            if store is None or store in done:
+                continue
+            done.add(store)
+            self.run([*self.cocktail, "prep", self.folder(run["store"]["set"]), "-o", store, *run["store"].get("args", [])])
 
     def train(self) -> None:
-        t = self.recipe["train"]
-        handover = self.recipe.get("handover")
-        if handover and not (self.work / "model.pt").exists() and (ROOT / handover).exists():
-            # A run handed over from another machine or session: continue it rather than start over.
-            print(f"recipe: continuing the run handed over in {handover}", flush=True)
-            if not self.dry_run:
-                shutil.copyfile(ROOT / handover, self.work / "model.pt")
-        if self.store is not None:
-            data = [self.store]
+        self._take_handover()
+        for i, run in enumerate(self.runs):
+            why = self._passed(i)
+            if why:
+                print(f"recipe: {self.checkpoint(run).name} skipped: {why}", flush=True)
+                continue
+            self.run(self._train_command(run), stdout=self.log(run), append=True)
+
+    def _train_command(self, run: dict) -> list:
+        store = self.store_of(run)
+        if store is not None:
+            data = [store]
         else:
             sources = _present(self.recipe["sources"], self.recipe)
             if not sources:
                 raise SystemExit("recipe: no source folder found; set CORPUS (and EXTRA) to the corpus folders")
             data = [arg for source in sources for arg in ("--sources", source)]
-        cmd = [*self.cocktail, "train", *data, "-o", self.work / "model.pt", "--resume", "--json", "--arch", t["arch"]]
-        for key, value in t.get("arch_args", {}).items():
+        cmd = [*self.cocktail, "train", *data, "-o", self.checkpoint(run), "--resume", "--json"]
+        if "init_from" in run:  # a fine-tune of an earlier run (used only when this one has no checkpoint yet)
+            cmd += ["--init-from", self.work / f"{run['init_from']}.pt"]
+        for key, value in run.get("arch_args", {}).items():
             cmd += ["--arch-arg", f"{key}={json.dumps(value)}"]
-        for key, value in t.get("mix", {}).items():  # MixConfig settings, e.g. {"vocoder_prob": 0.5}
+        for key, value in run.get("mix", {}).items():  # MixConfig settings, e.g. {"vocoder_prob": 0.5}
             cmd += ["--mix-arg", f"{key}={json.dumps(value)}"]
-        for key, value in t.items():
-            if key not in ("why", "arch", "arch_args", "mix", "store"):
+        for key, value in run.items():
+            if key in ("why", "name", "init_from", "arch_args", "mix", "store"):
+                continue
+            if value is True:  # a flag, e.g. "remix": true
+                cmd.append(f"--{key.replace('_', '-')}")
+            elif value is not False:
                 cmd += [f"--{key.replace('_', '-')}", str(value)]
-        self.run(cmd, stdout=self.work / "train.jsonl", append=True)
+        return cmd
 
     def calibrate(self) -> None:
         if "calibrate" not in self.recipe:
             return
         c = self.recipe["calibrate"]
-        model, out = self.work / "model.pt", self.work / "default.pt"
+        model, out = self.checkpoint(self.runs[-1]), self.work / "default.pt"
         if _newer(out, model):
             print(f"recipe: {out} is up to date")
             return

@@ -36,10 +36,11 @@ def corpus_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-@pytest.mark.parametrize("name", ["default", "paper"])
-def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch, parse_cli, name):
+@pytest.mark.parametrize("name", ["default", "unet", "paper"])
+def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch, parse_cli, name, tmp_path):
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / f"{name}.json", dry_run=True)
+    recipe.work = tmp_path / "work"  # not the developer's runs/ folder
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     for stage in recipe_mod.STAGES:
@@ -47,50 +48,94 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
     settings = json.loads((ROOT / "recipes" / f"{name}.json").read_text())
     cocktail = [_cocktail_args(c) for c in seen if "cocktail_cli" in map(str, c)]
     assert [c[0] for c in cocktail].count("synth") == len(settings["synth"]["sets"])
-    (train,) = [c for c in cocktail if c[0] == "train"]
-    params = parse_cli(train[0], train[1:])
-    t = settings["train"]
-    assert params["arch"] == t["arch"] and params["batch_size"] == t["batch_size"] and params["resume"]
-    assert params["cpu_minutes"] == t["cpu_minutes"] and params["lr"] == t.get("lr") and params["seed"] == t["seed"]
-    assert {a.split("=")[0] for a in params["arch_arg"] or []} == set(t.get("arch_args", {}))
+    trains = [c for c in cocktail if c[0] == "train"]
+    runs = settings["train"] if isinstance(settings["train"], list) else [settings["train"]]
+    assert len(trains) == len(runs)
+    preps = [c for c in cocktail if c[0] == "prep"]
+    arch = None
+    for train, run in zip(trains, runs):
+        params = parse_cli(train[0], train[1:])
+        arch = run.get("arch", arch)  # a fine-tune keeps its parent's architecture
+        assert params["resume"] and params["batch_size"] == run["batch_size"] and params["seed"] == run["seed"]
+        assert params["cpu_minutes"] == run.get("cpu_minutes") and params["lr"] == run.get("lr") and params["steps"] == run["steps"]
+        assert params["arch"] == run.get("arch", "tcn") and bool(params["remix"]) == run.get("remix", False)
+        assert {a.split("=")[0] for a in params["arch_arg"] or []} == set(run.get("arch_args", {}))
+        assert {a.split("=")[0] for a in params["mix_arg"] or []} == set(run.get("mix", {}))
+        out = Path(params["output"])
+        assert out.name == (f"{run['name']}.pt" if "name" in run else "model.pt")
+        if "init_from" in run:  # a fine-tune starts from its parent run's checkpoint
+            assert Path(params["init_from"]).name == f"{run['init_from']}.pt"
+            assert any(Path(parse_cli(t[0], t[1:])["output"]) == Path(params["init_from"]) for t in trains)
+        if "store" in run:  # the paper's way: fixed mixtures, prepped into a store with train and val
+            set_root = {c[c.index("-o") + 1] for c in cocktail
+                        if c[0] == "synth" and c[c.index("-o") + 1].endswith(settings["synth"]["sets"][run["store"]["set"]].get("out", ""))}
+            (prep,) = [p for p in preps if str(params["store"]) == p[p.index("-o") + 1]]
+            assert prep[1] in set_root and not params["sources"]
+        else:
+            assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus"), str(corpus_dirs / "extra")]
+    assert len(preps) == len({p[1] for p in preps})  # each store prepped once
     for c in cocktail:  # every synth, prep and eval command parses too
         parse_cli(c[0], c[1:])
     evals = [c for c in cocktail if c[0] == "eval"]
     assert evals
-    if "store" in t:  # the paper's way: fixed mixtures, prepped into one store with train and val
-        (prep,) = [c for c in cocktail if c[0] == "prep"]
-        synth_roots = {c[c.index("-o") + 1] for c in cocktail if c[0] == "synth" and c[c.index("--split") + 1] in ("train", "val")}
-        assert synth_roots == {prep[1]} and str(params["store"]) == prep[prep.index("-o") + 1]
-        assert not params["sources"]
-        assert all(e[e.index("--model") + 1].endswith("model.pt") for e in evals)  # no calibration step
-    else:
-        assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus"), str(corpus_dirs / "extra")]
-        assert not any(c[0] == "prep" for c in cocktail)
-        assert all(e[e.index("--model") + 1].endswith("default.pt") for e in evals)
+    final = "default.pt" if "calibrate" in settings else "model.pt"
+    assert all(e[e.index("--model") + 1].endswith(final) for e in evals)
 
 
-def test_recipe_mixing_settings_reach_train(corpus_dirs, monkeypatch, parse_cli, tmp_path):
-    """A recipe's train.mix (MixConfig settings) becomes --mix-arg, and train parses them."""
-    from cocktail_cli.mixing import MixConfig
-
+def test_a_synth_set_with_its_own_seed_gets_it(corpus_dirs, monkeypatch, parse_cli, tmp_path):
+    """recipes/default.json's second training set repeats --seed after the shared one: the last wins."""
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
-    settings = json.loads((ROOT / "recipes" / "default.json").read_text())
-    settings["train"]["mix"] = {"vocoder_prob": 0.5, "others": [0, 2]}
-    settings["work"] = str(tmp_path / "work")
-    path = tmp_path / "recipe.json"
-    path.write_text(json.dumps(settings))
-    recipe = recipe_mod.Recipe(path, dry_run=True)
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    recipe.work = tmp_path / "work"
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
-    recipe.train()
-    (train,) = [_cocktail_args(c) for c in seen]
-    params = parse_cli(train[0], train[1:])
-    pairs = dict(a.split("=", 1) for a in params["mix_arg"])
-    assert pairs == {"vocoder_prob": "0.5", "others": "[0, 2]"}
-    assert "--mix" not in train
-    from cocktail_cli.commands.train import _parse_key_values  # how train reads --arch-arg and --mix-arg
+    recipe.synth()
+    synths = [_cocktail_args(c) for c in seen]
+    seeds = {c[c.index("-o") + 1].split("/")[-1] + ":" + c[c.index("--split") + 1]: parse_cli(c[0], c[1:])["seed"] for c in synths}
+    assert seeds["synth-sirens:train"] == 8 and seeds["synth:train"] == 7 and seeds["synth-sirens:val"] == 7
+    assert parse_cli(synths[-1][0], synths[-1][1:])["synthetic_sirens"] == 0.4
 
-    assert MixConfig.from_dict(_parse_key_values(params["mix_arg"])) == MixConfig(vocoder_prob=0.5, others=(0, 2))
+
+def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, monkeypatch, tmp_path):
+    """A handed-over final checkpoint skips every earlier phase; otherwise a phase whose checkpoint
+    is past its steps is skipped and the rest run, in order."""
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=False)
+    recipe.work = tmp_path / "work"
+    recipe.work.mkdir()
+    recipe.recipe["handover"] = str(tmp_path / "absent.pt")
+    seen: list[list] = []
+    monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append((cmd, stdout)))
+    recipe.train()
+    assert len(seen) == len(recipe.runs)  # nothing there: every call runs
+    assert [Path(_cocktail_args(c)[_cocktail_args(c).index("-o") + 1]).name for c, _ in seen][:4] == ["tcn.pt"] * 3 + ["tcn-sirens.pt"]
+    assert seen[0][1].name == "tcn-train.jsonl" and seen[-1][1].name == "train.jsonl"
+    # phase 2 reached (a real checkpoint at step 7,500): phases 1 and 2 are skipped
+    import cocktail_cli.checkpoint as ck
+
+    steps = {"tcn.pt": 7500, "tcn-remix.pt": 10, "model.pt": 100}
+    monkeypatch.setattr(ck, "read_raw", lambda path: {"resume": {"step": steps[Path(path).name]}})
+    (recipe.work / "tcn.pt").write_bytes(b"x")
+    seen.clear()
+    recipe.train()
+    assert len(seen) == len(recipe.runs) - 2
+    # a later phase has started: every run before it is skipped
+    (recipe.work / "tcn-remix.pt").write_bytes(b"x")
+    seen.clear()
+    recipe.train()
+    assert len(seen) == len(recipe.runs) - 4
+    (recipe.work / "model.pt").write_bytes(b"x")
+    seen.clear()
+    recipe.train()
+    assert len(seen) == 1 and "model.pt" in map(lambda a: Path(a).name, _cocktail_args(seen[0][0]))
+    # the last run is on the sources: the 20,000-mixture training sets and their stores are not made
+    seen.clear()
+    recipe.synth()
+    recipe.prep()
+    made = [Path(_cocktail_args(c)[_cocktail_args(c).index("-o") + 1]).name + ":" + _cocktail_args(c)[_cocktail_args(c).index("--split") + 1]
+            for c, _ in seen if _cocktail_args(c)[0] == "synth"]
+    assert sorted(made) == ["synth:val", "test-extra:test", "test-natural:test", "test:test"]
+    assert not [c for c, _ in seen if _cocktail_args(c)[0] == "prep"]
 
 
 def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys, parse_cli):
@@ -99,8 +144,9 @@ def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, cap
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
+    recipe.work = corpus_dirs / "work"
     recipe.train()
-    train = _cocktail_args(seen[0])
+    train = _cocktail_args(seen[-1])
     params = parse_cli(train[0], train[1:])
     assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus")]
     assert "has no manifest.csv" in capsys.readouterr().err
