@@ -366,16 +366,36 @@ def _assert_invariant(table: dict, tolerance: float = 1.0) -> None:
 
 
 def test_the_shipped_model_separates_synthetic_mixtures_alike_at_every_rate_and_format(separator):
+    """Synthetic signals, so the check runs without the corpus. Two choices keep it a check of
+    cocktail's rate handling rather than of this harness or of signals the model cannot separate:
+
+    - The stems are low-passed at 9.5 kHz. A 22.05 kHz signal played as a 44.1 kHz file loses
+      10.3-11.025 kHz to the resampler that makes the file (soxr VHQ: -8 dB at 10.5 kHz, -48 dB at
+      10.8 kHz), so without this the higher-rate files hold less than the 22.05 kHz one. With the
+      full band, the phase-9 model lost 1.35 dB on the white-noise "other" at 44.1 kHz (phase 7:
+      0.98); band-limited, every model since phase 7 is within 0.03 dB there.
+    - The per-stem check is on the stems the model separates at 22.05 kHz (SI-SDR above 0 dB). The
+      synthetic "dog" and "other" are both white noise, told apart only by the dog's bursts: the
+      model leaves them at -24 and -10 dB SI-SDR, where a change of a few dB between rates says
+      nothing about the rate. A model that collapses at some rate (as phase 6 did: nearly
+      everything to "other" at 44.1 kHz) fails here on every separated stem. The corpus test
+      below checks every stem on real recordings.
+    """
+    import scipy.signal
+
     rng = np.random.default_rng(11)
     n = 3 * 22050
+    band = scipy.signal.butter(8, 9500, btype="lowpass", fs=22050, output="sos")
     mixtures = []
     for _ in range(3):
         stems = np.stack([class_signal(c, n, 22050, rng) if c == "other" or rng.random() < 0.8 else np.zeros(n, np.float32)
                           for c in CLASSES])
-        mixtures.append(stems * np.float32(0.3))
+        mixtures.append(scipy.signal.sosfiltfilt(band, stems, axis=-1).astype(np.float32) * np.float32(0.3))
     table = _rate_table(separator, mixtures)
     print("\nSI-SDR change per stem against 22.05 kHz 16-bit (synthetic signals):\n" + _report(table))
-    _assert_invariant(table)
+    separated = table[22050, 16] > 0.0
+    assert separated.sum() >= 3, f"the model separates too few synthetic stems to judge: {table[22050, 16]}"
+    _assert_invariant({key: np.where(separated, row, np.nan) for key, row in table.items()})
 
 
 @pytest.mark.corpus
