@@ -137,7 +137,7 @@ class Recipe:
         it holds this one's weights; or its checkpoint is past the steps this call trains to."""
         run, ckpt = self.runs[i], self.checkpoint(self.runs[i])
         for later in self.runs[i + 1 :]:
-            if self.checkpoint(later) != ckpt and self.checkpoint(later).exists():
+            if self.checkpoint(later) != ckpt and self._exists(self.checkpoint(later)):
                 return f"{self.checkpoint(later).name} has started from it"
         if ckpt.exists() and "steps" in run and not self.dry_run:
             from cocktail_cli.checkpoint import read_raw
@@ -152,6 +152,13 @@ class Recipe:
         return None
 
     # -- the stages ------------------------------------------------------------------------------
+    def _exists(self, checkpoint: Path) -> bool:
+        """The checkpoint is there, or (in a dry run, which copies nothing) the handover would put it there."""
+        if checkpoint.exists():
+            return True
+        handover = self.recipe.get("handover")
+        return self.dry_run and checkpoint == self.checkpoint(self.runs[-1]) and bool(handover) and (ROOT / handover).exists()
+
     def _take_handover(self) -> None:
         """A run handed over from another machine or session becomes the last run's checkpoint
         (then it is continued rather than started over, and the runs before it are skipped)."""

@@ -41,6 +41,7 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / f"{name}.json", dry_run=True)
     recipe.work = tmp_path / "work"  # not the developer's runs/ folder
+    recipe.recipe.pop("handover", None)  # from scratch: every run (a handover skips all but the last)
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     for stage in recipe_mod.STAGES:
@@ -88,6 +89,7 @@ def test_a_synth_set_with_its_own_seed_gets_it(corpus_dirs, monkeypatch, parse_c
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
     recipe.work = tmp_path / "work"
     seen: list[list] = []
+    recipe.recipe.pop("handover", None)
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     recipe.synth()
     synths = [_cocktail_args(c) for c in seen]
@@ -136,6 +138,22 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
             for c, _ in seen if _cocktail_args(c)[0] == "synth"]
     assert sorted(made) == ["synth:val", "test-extra:test", "test-natural:test", "test:test"]
     assert not [c for c, _ in seen if _cocktail_args(c)[0] == "prep"]
+
+
+def test_a_dry_run_with_the_handover_shows_what_a_clean_checkout_runs(corpus_dirs, monkeypatch, tmp_path, parse_cli):
+    """The shipped recipe's handover is in the tree: a clean checkout skips the chain up to the
+    last run (which train --resume finds done) and synthesises only the evaluation sets."""
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    assert (ROOT / recipe.recipe["handover"]).is_file()
+    recipe.work = tmp_path / "work"
+    seen: list[list] = []
+    monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(_cocktail_args(cmd)))
+    recipe.synth()
+    recipe.prep()
+    recipe.train()
+    assert [c[0] for c in seen] == ["synth"] * 4 + ["train"]
+    assert Path(parse_cli("train", seen[-1][1:])["output"]).name == "model.pt"
 
 
 def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys, parse_cli):
