@@ -80,6 +80,7 @@ class Recipe:
         self.work = ROOT / self.recipe["work"]
         self.dry_run = dry_run
         self.cocktail = [sys.executable, "-m", "cocktail_cli"]
+        self._steps: dict[tuple[Path, int], int | None] = {}
         if self.runs[-1].get("name", "model") != "model":
             raise SystemExit(f"recipe: {path}: the last training run is the recipe's model (model.pt); give it no name")
 
@@ -115,7 +116,7 @@ class Recipe:
         return self.work / f"{run.get('name', 'model')}.pt"
 
     def log(self, run: dict) -> Path:
-        name = run.get("name", "model")
+        name = self.checkpoint(run).stem
         return self.work / ("train.jsonl" if name == "model" else f"{name}-train.jsonl")
 
     def store_of(self, run: dict) -> Path | None:
@@ -130,7 +131,7 @@ class Recipe:
     @property
     def final_model(self) -> Path:
         """What evaluate scores and --install copies: the calibrated export, or the run itself."""
-        return self.work / ("default.pt" if "calibrate" in self.recipe else "model.pt")
+        return self.work / "default.pt" if "calibrate" in self.recipe else self.checkpoint(self.runs[-1])
 
     def _passed(self, i: int) -> str | None:
         """Why run ``i`` needs no call, or None: a later run (another checkpoint) has started, and
@@ -140,34 +141,45 @@ class Recipe:
             if self.checkpoint(later) != ckpt and self._exists(self.checkpoint(later)):
                 return f"{self.checkpoint(later).name} has started from it"
         if ckpt.exists() and "steps" in run and not self.dry_run:
+            step = self._step_of(ckpt)
+            if step is not None and step >= run["steps"]:
+                return f"at step {step}, past this call's {run['steps']}"
+        return None
+
+    def _step_of(self, ckpt: Path) -> int | None:
+        """The step a checkpoint has reached, or None when it is damaged (train says so, in one
+        line). Read once per version of the file: synth, prep and train all ask."""
+        key = (ckpt, ckpt.stat().st_mtime_ns)
+        if key not in self._steps:
             from cocktail_cli.checkpoint import read_raw
             from cocktail_cli.errors import CocktailError
 
             try:
-                step = read_raw(ckpt).get("resume", {}).get("step", 0)
-            except CocktailError:  # a damaged checkpoint: train says so, in one line
-                return None
-            if step >= run["steps"]:
-                return f"at step {step}, past this call's {run['steps']}"
-        return None
+                self._steps[key] = read_raw(ckpt).get("resume", {}).get("step", 0)
+            except CocktailError:
+                self._steps[key] = None
+        return self._steps[key]
 
-    # -- the stages ------------------------------------------------------------------------------
+    @property
+    def _handover(self) -> Path | None:
+        """The committed handover checkpoint, when the recipe names one and it is in the tree."""
+        handover = self.recipe.get("handover")
+        return ROOT / handover if handover and (ROOT / handover).exists() else None
+
     def _exists(self, checkpoint: Path) -> bool:
         """The checkpoint is there, or (in a dry run, which copies nothing) the handover would put it there."""
         if checkpoint.exists():
             return True
-        handover = self.recipe.get("handover")
-        return self.dry_run and checkpoint == self.checkpoint(self.runs[-1]) and bool(handover) and (ROOT / handover).exists()
+        return self.dry_run and checkpoint == self.checkpoint(self.runs[-1]) and self._handover is not None
 
     def _take_handover(self) -> None:
         """A run handed over from another machine or session becomes the last run's checkpoint
         (then it is continued rather than started over, and the runs before it are skipped)."""
         final = self.checkpoint(self.runs[-1])
-        handover = self.recipe.get("handover")
-        if handover and not final.exists() and (ROOT / handover).exists():
-            print(f"recipe: continuing the run handed over in {handover}", flush=True)
+        if self._handover is not None and not final.exists():
+            print(f"recipe: continuing the run handed over in {self.recipe['handover']}", flush=True)
             if not self.dry_run:
-                shutil.copyfile(ROOT / handover, final)
+                shutil.copyfile(self._handover, final)
 
     def _pending_runs(self) -> list[int]:
         return [i for i in range(len(self.runs)) if not self._passed(i)]

@@ -91,23 +91,36 @@ class MixConfig:
         return cls(**{k: _coerce(k, v, getattr(defaults, k)) for k, v in (d or {}).items()})
 
 
+#: Settings that are a (low, high) range: exactly two values.
+_RANGES = {"others", "speed_range", "level_dbfs", "noise_db"}
+
+
 def _coerce(key: str, value, default):
     """A --mix-arg value in its setting's type: ``others=0,2`` and ``others=[0,2]`` both give
     ``(0, 2)``. A wrong type is refused here, not as a traceback some steps into a run."""
     if isinstance(default, tuple):
+        kind = type(default[0])
         if isinstance(value, str):
             value = [v.strip() for v in value.strip("()[] ").split(",") if v.strip()]
         if not isinstance(value, (list, tuple)):
             value = [value]
-        kind = type(default[0]) if default else float
+
+        def item(v):
+            if isinstance(v, bool):
+                raise ValueError
+            x = float(v)
+            if kind is int and not x.is_integer():
+                raise ValueError
+            return kind(x)
+
         try:
-            out = tuple(kind(float(v)) if kind is int and float(v).is_integer() else kind(v) for v in value)
+            out = tuple(item(v) for v in value)
         except (TypeError, ValueError):
             out = None
-        if out is None or (key == "others" and len(out) != 2) or any(isinstance(v, bool) for v in value):
+        if out is None or (key in _RANGES and len(out) != 2):
             raise CocktailError(f"mixing setting {key}: expected a list of {kind.__name__}s like {','.join(map(str, default))}, got {value!r}")
         return out
-    if isinstance(default, bool) or not isinstance(value, (int, float)) or isinstance(value, bool):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise CocktailError(f"mixing setting {key}: expected a number like {default}, got {value!r}")
     return type(default)(value)
 
