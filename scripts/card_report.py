@@ -1,7 +1,8 @@
 """The model card's results, from a recipe's work folder: one markdown file to paste.
 
     python scripts/card_report.py runs/default [--label "default model"] \
-        [--compare "paper network=runs/paper" ...] [--goal-mean 9 --goal-class 6 --goal-leakage -20]
+        [--compare "paper network=runs/paper" ...] [--curve NAME=TRAIN_JSONL ...]
+        [--goal-mean 9 --goal-class 6 --goal-leakage -20]
 
 Reads what ``scripts/recipe.py``'s evaluate stage wrote there (``eval-<set>.jsonl`` of ``cocktail
 eval --json``, ``rates.md``, ``clean-<folder>.md``, ``train.jsonl``) and, for each ``--compare``
@@ -9,7 +10,8 @@ folder, its ``eval-<set>.jsonl`` of the same sets. Prints:
 
 - per test set, the floor (mixture), every compared system, the model and the oracle per class
   (SDR, SIR, SAR, SI-SDR, SI-SDRi, median leakage), via ``card_table.py``;
-- the validation curve (CPU-minutes: val SI-SDRi);
+- the validation curve (CPU-minutes: val SI-SDRi), or with ``--curve`` each named run's (an
+  averaged model has none of its own);
 - the rate table and the clean-clip shares as the evaluate stage wrote them;
 - the goals, each with its measured figure and whether it is met.
 """
@@ -49,7 +51,8 @@ def curve(train_log: Path) -> str:
     return ", ".join(points)
 
 
-def report(work: Path, label: str, compare: list[tuple[str, Path]], goals: dict) -> str:
+def report(work: Path, label: str, compare: list[tuple[str, Path]], goals: dict,
+           curves: list[tuple[str, Path]] | None = None) -> str:
     out = io.StringIO()
     p = lambda *a: print(*a, file=out)  # noqa: E731
     order = list(SET_TITLES)
@@ -67,9 +70,11 @@ def report(work: Path, label: str, compare: list[tuple[str, Path]], goals: dict)
         with contextlib.redirect_stdout(table):
             card_table.main([*args, f"{label}={path}"])  # floor, compared systems, model, oracle
         p(table.getvalue())
-    trained = curve(work / "train.jsonl")
-    if trained:
-        p(f"**Validation curve** (CPU-minutes: val SI-SDRi dB, 200 mixtures from the val clips):\n\n{trained}\n")
+    for name, log in curves or [("", work / "train.jsonl")]:
+        trained = curve(log)
+        if trained:
+            of = f" of {name}" if name else ""
+            p(f"**Validation curve{of}** (CPU-minutes: val SI-SDRi dB, 200 mixtures from the val clips):\n\n{trained}\n")
     for name in ["rates.md", *sorted(f.name for f in work.glob("clean-*.md"))]:
         if (work / name).exists():
             p(f"**{name}**:\n\n{(work / name).read_text().strip()}\n")
@@ -97,14 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("work", type=Path)
     ap.add_argument("--label", default="default model")
     ap.add_argument("--compare", action="append", default=[], help="LABEL=WORK_FOLDER of another recipe, same sets")
+    ap.add_argument("--curve", action="append", default=[],
+                    help="NAME=TRAIN_JSONL: the validation curves to show (default: WORK/train.jsonl)")
     ap.add_argument("--goal-mean", type=float, default=9.0)
     ap.add_argument("--goal-class", type=float, default=6.0)
     ap.add_argument("--goal-leakage", type=float, default=-20.0)
     args = ap.parse_args(argv)
     if any("=" not in c for c in args.compare):
         ap.error("--compare takes LABEL=WORK_FOLDER")
+    if any("=" not in c for c in args.curve):
+        ap.error("--curve takes NAME=TRAIN_JSONL")
+    curves = [(c.split("=", 1)[0], Path(c.split("=", 1)[1])) for c in args.curve]
     compare = [(c.split("=", 1)[0], Path(c.split("=", 1)[1])) for c in args.compare]
-    text = report(args.work, args.label, compare, {"mean": args.goal_mean, "cls": args.goal_class, "leakage": args.goal_leakage})
+    text = report(args.work, args.label, compare, {"mean": args.goal_mean, "cls": args.goal_class, "leakage": args.goal_leakage},
+                  curves or None)
     if not text:
         print(f"{args.work}: no eval-*.jsonl yet (run the recipe's evaluate stage)", file=sys.stderr)
         return 1

@@ -18,7 +18,10 @@ already there and newer than its input:
    sources, and started from an earlier run's weights (``init_from``); entries sharing a name are
    successive calls on one checkpoint, and the last entry (no name) is the recipe's model. A run
    is skipped once a later run has started (it holds its weights) or its checkpoint is past the
-   entry's ``steps``, so a handed-over final checkpoint skips the whole chain;
+   entry's ``steps``, so a handed-over final checkpoint skips the whole chain. A run may also be
+   an ``average`` of earlier runs' weights (``{"average": {"phase9": 0.4, "phase10": 0.6}}``,
+   ``scripts/average_checkpoints.py``), made again when one of them is newer (the average, like a
+   started run, holds its parts: to train a part further, delete the average);
 4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
    (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
 5. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
@@ -139,7 +142,9 @@ class Recipe:
         run, ckpt = self.runs[i], self.checkpoint(self.runs[i])
         for later in self.runs[i + 1 :]:
             if self.checkpoint(later) != ckpt and self._exists(self.checkpoint(later)):
-                return f"{self.checkpoint(later).name} has started from it"
+                return f"{self.checkpoint(later).name} has {'been made' if 'average' in later else 'started'} from it"
+        if "average" in run and self._exists(ckpt) and (not ckpt.exists() or _newer(ckpt, *self._averaged(run))):
+            return "made from the current runs"  # (or, in a dry run, handed over)
         if ckpt.exists() and "steps" in run and not self.dry_run:
             step = self._step_of(ckpt)
             if step is not None and step >= run["steps"]:
@@ -159,6 +164,10 @@ class Recipe:
             except CocktailError:
                 self._steps[key] = None
         return self._steps[key]
+
+    def _averaged(self, run: dict) -> list[Path]:
+        """The checkpoints an ``average`` run is made of."""
+        return [self.work / f"{name}.pt" for name in run.get("average", {})]
 
     @property
     def _handover(self) -> Path | None:
@@ -231,6 +240,10 @@ class Recipe:
             if why:
                 print(f"recipe: {self.checkpoint(run).name} skipped: {why}", flush=True)
                 continue
+            if "average" in run:  # no training: the weighted mean of earlier runs' weights
+                self.run([sys.executable, ROOT / "scripts" / "average_checkpoints.py", "-o", self.checkpoint(run),
+                          *(f"{path}={weight}" for path, weight in zip(self._averaged(run), run["average"].values()))])
+                continue
             self.run(self._train_command(run), stdout=self.log(run), append=True)
 
     def _train_command(self, run: dict) -> list:
@@ -295,6 +308,9 @@ class Recipe:
         if r is None:
             return
         cmd = [sys.executable, ROOT / "scripts" / "card_report.py", self.work, "--label", r.get("label", "default model")]
+        last = self.runs[-1]
+        for name in last.get("average", {}):  # an averaged model has no curve of its own: its parts'
+            cmd += ["--curve", f"{name}={self.log({'name': name})}"]
         for label, folder in r.get("compare", {}).items():
             cmd += ["--compare", f"{label}={ROOT / folder}"]
         self.run(cmd, stdout=self.work / "card.md")

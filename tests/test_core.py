@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -199,6 +201,47 @@ def test_checkpoint_round_trip_rebuilds_the_model(checkpoint, tmp_path):
     assert again.resume is None
     with torch.no_grad():
         assert torch.allclose(again.model(x), loaded.model(x), atol=1e-2)
+
+
+def test_average_of_checkpoints_is_the_weighted_mean_of_their_weights(checkpoint, tmp_path):
+    from cocktail_cli.checkpoint import average
+
+    path_a, model_a = checkpoint
+    torch.manual_seed(1)
+    model_b = small_tcn()
+    path_b = tmp_path / "b.pt"
+    save_checkpoint(path_b, model_b, "tcn", STFTConfig(n_fft=512, hop=128), training={"steps": 5}, resume={"step": 5})
+    out = average({path_a: 1.0, path_b: 3.0}, tmp_path / "mean.pt")  # weights normalised: 0.25 / 0.75
+    mean = load_checkpoint(out)
+    a, b = model_a.state_dict(), model_b.state_dict()
+    for key, value in mean.model.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, 0.25 * a[key] + 0.75 * b[key], atol=1e-6), key
+    assert any(not torch.equal(a[k], b[k]) for k in a)  # the two really differ
+    assert mean.resume is None and mean.inference == {}
+    assert [(s["checkpoint"], s["weight"], s["steps"]) for s in mean.training["averaged_from"]] == [("model.pt", 0.25, 3), ("b.pt", 0.75, 5)]
+    # the mean of a network with itself is that network
+    same = load_checkpoint(average({path_a: 0.5, tmp_path / "mean.pt": 0.0}, tmp_path / "same.pt"))
+    x = torch.rand(1, 257, 30)
+    with torch.no_grad():
+        assert torch.allclose(same.model(x), model_a.eval()(x), atol=1e-6)
+    # another network cannot be averaged in; the error names the file and what differs
+    other = tmp_path / "other.pt"
+    save_checkpoint(other, build("tcn", n_bins=257, channels=8, hidden=32, depth=2, repeats=1), "tcn", STFTConfig(n_fft=512, hop=128))
+    with pytest.raises(CheckpointError, match="arch_args differs") as info:
+        average({path_a: 1, other: 1}, tmp_path / "never.pt")
+    assert str(other) in str(info.value) and not (tmp_path / "never.pt").exists()
+    with pytest.raises(ValueError, match="weights"):
+        average({path_a: -1, path_b: 1}, tmp_path / "never.pt")
+    # the script: one line naming the file, exit 1, nothing written
+    script = Path(__file__).resolve().parents[1] / "scripts" / "average_checkpoints.py"
+    run = lambda *a: subprocess.run([sys.executable, script, *map(str, a)], capture_output=True, text=True)  # noqa: E731
+    bad = run(f"{path_a}=0.5", f"{other}=0.5", "-o", tmp_path / "never.pt")
+    assert bad.returncode == 1 and str(other) in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert run(f"{path_a}=half", "-o", tmp_path / "never.pt").returncode != 0 and not (tmp_path / "never.pt").exists()
+    good = run(f"{path_a}=1", f"{path_b}=3", "-o", tmp_path / "cli.pt")
+    assert good.returncode == 0, good.stderr
+    assert torch.equal(load_checkpoint(tmp_path / "cli.pt").model.state_dict()["encode.weight"], mean.model.state_dict()["encode.weight"])
 
 
 @pytest.mark.parametrize(

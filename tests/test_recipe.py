@@ -51,7 +51,18 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
     assert [c[0] for c in cocktail].count("synth") == len(settings["synth"]["sets"])
     trains = [c for c in cocktail if c[0] == "train"]
     runs = settings["train"] if isinstance(settings["train"], list) else [settings["train"]]
+    averages = [r for r in runs if "average" in r]  # no training: the mean of earlier runs' weights
+    runs = [r for r in runs if "average" not in r]
     assert len(trains) == len(runs)
+    made = [c for c in seen if "average_checkpoints.py" in map(lambda a: Path(str(a)).name, c)]
+    assert len(made) == len(averages)
+    outputs = {Path(parse_cli(t[0], t[1:])["output"]) for t in trains}
+    for cmd, run in zip(made, averages):
+        args = [str(a) for a in cmd[cmd.index(next(a for a in cmd if str(a).endswith("average_checkpoints.py"))) + 1 :]]
+        assert Path(args[args.index("-o") + 1]).name == "model.pt"
+        parts = [a.rsplit("=", 1) for a in args if "=" in a]
+        assert [(Path(p).stem, float(w)) for p, w in parts] == list(run["average"].items())
+        assert all(Path(p) in outputs for p, _ in parts)  # each part is a run the recipe trains
     preps = [c for c in cocktail if c[0] == "prep"]
     arch = None
     for train, run in zip(trains, runs):
@@ -100,7 +111,8 @@ def test_a_synth_set_with_its_own_seed_gets_it(corpus_dirs, monkeypatch, parse_c
 
 def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, monkeypatch, tmp_path):
     """A handed-over final checkpoint skips every earlier phase; otherwise a phase whose checkpoint
-    is past its steps is skipped and the rest run, in order."""
+    is past its steps is skipped and the rest run, in order; the average is made again only when
+    a run it averages is newer than it."""
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=False)
     recipe.work = tmp_path / "work"
@@ -108,14 +120,17 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
     recipe.recipe["handover"] = str(tmp_path / "absent.pt")
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append((cmd, stdout)))
+    output = lambda cmd: Path(str(cmd[[str(a) for a in cmd].index("-o") + 1])).name  # noqa: E731
     recipe.train()
     assert len(seen) == len(recipe.runs)  # nothing there: every call runs
-    assert [Path(_cocktail_args(c)[_cocktail_args(c).index("-o") + 1]).name for c, _ in seen][:4] == ["tcn.pt"] * 3 + ["tcn-sirens.pt"]
-    assert seen[0][1].name == "tcn-train.jsonl" and seen[-1][1].name == "train.jsonl"
+    assert [output(c) for c, _ in seen][:4] == ["tcn.pt"] * 3 + ["tcn-sirens.pt"]
+    assert [output(c) for c, _ in seen][-3:] == ["phase9.pt", "phase10.pt", "model.pt"]
+    assert seen[0][1].name == "tcn-train.jsonl" and seen[-2][1].name == "phase10-train.jsonl"
+    assert seen[-1][1] is None and Path(seen[-1][0][1]).name == "average_checkpoints.py"
     # phase 2 reached (a real checkpoint at step 7,500): phases 1 and 2 are skipped
     import cocktail_cli.checkpoint as ck
 
-    steps = {"tcn.pt": 7500, "tcn-remix.pt": 10, "model.pt": 100}
+    steps = {"tcn.pt": 7500, "tcn-remix.pt": 10, "phase10.pt": 100}
     monkeypatch.setattr(ck, "read_raw", lambda path: {"resume": {"step": steps[Path(path).name]}})
     (recipe.work / "tcn.pt").write_bytes(b"x")
     seen.clear()
@@ -126,10 +141,20 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
     seen.clear()
     recipe.train()
     assert len(seen) == len(recipe.runs) - 4
-    (recipe.work / "model.pt").write_bytes(b"x")
+    (recipe.work / "phase10.pt").write_bytes(b"x")  # phase 10 under way: it continues, then the average
     seen.clear()
     recipe.train()
-    assert len(seen) == 1 and "model.pt" in map(lambda a: Path(a).name, _cocktail_args(seen[0][0]))
+    assert [output(c) for c, _ in seen] == ["phase10.pt", "model.pt"]
+    (recipe.work / "model.pt").write_bytes(b"x")  # the average made: nothing to do
+    seen.clear()
+    recipe.train()
+    assert seen == []
+    import os
+
+    later = (recipe.work / "model.pt").stat().st_mtime + 10  # phase 10 trained further by hand: average again
+    os.utime(recipe.work / "phase10.pt", (later, later))
+    recipe.train()
+    assert [output(c) for c, _ in seen] == ["model.pt"]
     # the last run is on the sources: the 20,000-mixture training sets and their stores are not made
     seen.clear()
     recipe.synth()
@@ -141,8 +166,8 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
 
 
 def test_a_dry_run_with_the_handover_shows_what_a_clean_checkout_runs(corpus_dirs, monkeypatch, tmp_path, parse_cli):
-    """The shipped recipe's handover is in the tree: a clean checkout skips the chain up to the
-    last run (which train --resume finds done) and synthesises only the evaluation sets."""
+    """The shipped recipe's handover (its model, the average of phases 9 and 10) is in the tree: a
+    clean checkout trains nothing and synthesises only the evaluation sets."""
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
     assert (ROOT / recipe.recipe["handover"]).is_file()
@@ -152,19 +177,19 @@ def test_a_dry_run_with_the_handover_shows_what_a_clean_checkout_runs(corpus_dir
     recipe.synth()
     recipe.prep()
     recipe.train()
-    assert [c[0] for c in seen] == ["synth"] * 4 + ["train"]
-    assert Path(parse_cli("train", seen[-1][1:])["output"]).name == "model.pt"
+    assert [c[0] for c in seen] == ["synth"] * 4
 
 
 def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, capsys, parse_cli):
     (corpus_dirs / "extra" / "manifest.csv").unlink()
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    recipe.recipe.pop("handover")  # from scratch: the runs on the sources train
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     recipe.work = corpus_dirs / "work"
     recipe.train()
-    train = _cocktail_args(seen[-1])
+    train = _cocktail_args(seen[-2])  # phase 10 (the last entry averages)
     params = parse_cli(train[0], train[1:])
     assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus")]
     assert "has no manifest.csv" in capsys.readouterr().err
@@ -181,9 +206,12 @@ def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path, pars
         assert all(p[k] == first[k] for k in shared) and p["cpu_minutes"] == 60.0 and p["resume"]
 
 
-def test_recipe_continues_a_handed_over_run_and_never_overwrites_its_own(corpus_dirs, monkeypatch, tmp_path):
+@pytest.mark.parametrize("name", ["unet", "default"])
+def test_recipe_continues_a_handed_over_run_and_never_overwrites_its_own(corpus_dirs, monkeypatch, tmp_path, name):
+    """unet's last run trains (the handover is continued); default's is an average (the handover is
+    the model: nothing to train)."""
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
-    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=False)
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / f"{name}.json", dry_run=False)
     recipe.work = tmp_path / "work"
     recipe.work.mkdir()
     handover = tmp_path / "handed-over.pt"
@@ -193,7 +221,10 @@ def test_recipe_continues_a_handed_over_run_and_never_overwrites_its_own(corpus_
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     recipe.train()
     assert (recipe.work / "model.pt").read_bytes() == b"checkpoint of session 1"
-    assert "--resume" in _cocktail_args(seen[0])
+    if name == "unet":
+        assert len(seen) == 1 and "--resume" in _cocktail_args(seen[0])
+    else:
+        assert seen == []
     (recipe.work / "model.pt").write_bytes(b"trained further here")
     recipe.train()  # the run in the work folder wins over the handover
     assert (recipe.work / "model.pt").read_bytes() == b"trained further here"
@@ -204,5 +235,7 @@ def test_recipe_without_any_source_folder_stops_with_one_line(corpus_dirs, monke
         (corpus_dirs / name / "manifest.csv").unlink()
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    recipe.recipe.pop("handover")  # from scratch (the handover needs no training, so no sources)
+    recipe.work = corpus_dirs / "work"  # not the developer's runs/ folder
     with pytest.raises(SystemExit, match="no source folder found"):
         recipe.train()

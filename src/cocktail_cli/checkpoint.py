@@ -161,6 +161,49 @@ def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False, i
     return save_raw(dst, ckpt)
 
 
+def average(sources: dict[str | os.PathLike, float], dst: str | os.PathLike) -> str:
+    """Write the weighted mean of checkpoints of one network (same arch, arguments, STFT) to ``dst``.
+
+    For fine-tunes of one starting point, the mean of their weights trades their strengths off
+    without training (the shipped model is phase 9 and phase 10 averaged: phase 10 puts more of a
+    lone siren in its stem, phase 9 separates mixtures better; models/README.md). Weights are
+    normalised to sum to 1. The result has no resume state and no inference settings (calibrate
+    it again); its ``training`` summary is the last source's, with ``averaged_from`` listing the
+    sources, their weights and steps.
+    """
+    if not sources:
+        raise ValueError("average needs at least one checkpoint")
+    total = sum(sources.values())
+    if any(w < 0 for w in sources.values()) or total <= 0:
+        raise ValueError(f"average weights must be >= 0 with a positive sum, got {list(sources.values())}")
+    ckpts = {os.fspath(path): read_raw(path) for path in sources}
+    first_name, first = next(iter(ckpts.items()))
+    for name, ckpt in ckpts.items():
+        for key in ("arch", "arch_args", "stft"):
+            if ckpt[key] != first[key]:
+                raise CheckpointError(f"cannot average with {first_name}: its {key} differs", name)
+        if ckpt["state_dict"].keys() != first["state_dict"].keys():
+            raise CheckpointError(f"cannot average with {first_name}: its weights differ in names", name)
+    mean = {}
+    for key, value in first["state_dict"].items():
+        if not value.is_floating_point():  # counters and the like: the first source's
+            mean[key] = value
+            continue
+        acc = sum(ckpts[os.fspath(p)]["state_dict"][key].double() * (w / total) for p, w in sources.items())
+        mean[key] = acc.to(value.dtype)
+    out = {k: v for k, v in list(ckpts.values())[-1].items() if k not in ("resume", "inference", "state_dict")}
+    out["state_dict"] = mean
+    out["training"] = {
+        **out.get("training", {}),
+        "averaged_from": [
+            {"checkpoint": Path(os.fspath(p)).name, "weight": w / total, "steps": ckpts[os.fspath(p)].get("training", {}).get("steps")}
+            for p, w in sources.items()
+        ],
+    }
+    model_from_dict(out, os.fspath(dst))  # refuse to write what the loader would refuse
+    return save_raw(dst, out)
+
+
 #: Environment variable naming a checkpoint to use instead of the shipped model.
 MODEL_ENV = "COCKTAIL_MODEL"
 
