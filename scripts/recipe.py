@@ -186,7 +186,8 @@ class Recipe:
         (then it is continued rather than started over, and the runs before it are skipped)."""
         final = self.checkpoint(self.runs[-1])
         if self._handover is not None and not final.exists():
-            print(f"recipe: continuing the run handed over in {self.recipe['handover']}", flush=True)
+            what = "using the model" if "average" in self.runs[-1] else "continuing the run"
+            print(f"recipe: {what} handed over in {self.recipe['handover']}", flush=True)
             if not self.dry_run:
                 shutil.copyfile(self._handover, final)
 
