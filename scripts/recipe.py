@@ -311,7 +311,9 @@ class Recipe:
         cmd = [sys.executable, ROOT / "scripts" / "card_report.py", self.work, "--label", r.get("label", "default model")]
         last = self.runs[-1]
         for name in last.get("average", {}):  # an averaged model has no curve of its own: its parts'
-            cmd += ["--curve", f"{name}={self.log({'name': name})}"]
+            log = self.log({"name": name})
+            kept = ROOT / "models" / "checkpoints" / log.name  # on a clean checkout, the committed copy
+            cmd += ["--curve", f"{name}={log if log.exists() or not kept.exists() else kept}"]
         for label, folder in r.get("compare", {}).items():
             cmd += ["--compare", f"{label}={ROOT / folder}"]
         self.run(cmd, stdout=self.work / "card.md")

@@ -239,3 +239,22 @@ def test_recipe_without_any_source_folder_stops_with_one_line(corpus_dirs, monke
     recipe.work = corpus_dirs / "work"  # not the developer's runs/ folder
     with pytest.raises(SystemExit, match="no source folder found"):
         recipe.train()
+
+
+def test_the_report_of_an_averaged_model_shows_its_parts_curves(corpus_dirs, monkeypatch, tmp_path):
+    """The shipped model is an average: the card shows each part's validation curve, from the work
+    folder, or on a clean checkout from the logs committed in models/checkpoints/."""
+    recipe_mod = _load(ROOT / "scripts" / "recipe.py")
+    recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
+    recipe.work = tmp_path / "work"
+    recipe.work.mkdir()
+    seen: list[list] = []
+    monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append([str(c) for c in cmd]))
+    recipe.report()
+    curves = dict(seen[0][i + 1].split("=", 1) for i, a in enumerate(seen[0]) if a == "--curve")
+    assert list(curves) == list(recipe.runs[-1]["average"])
+    assert all(Path(log).parent == ROOT / "models" / "checkpoints" and Path(log).is_file() for log in curves.values())
+    (recipe.work / "phase9-train.jsonl").write_text("")
+    seen.clear()
+    recipe.report()
+    assert f"phase9={recipe.work / 'phase9-train.jsonl'}" in seen[0]
