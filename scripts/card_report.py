@@ -108,14 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--goal-class", type=float, default=6.0)
     ap.add_argument("--goal-leakage", type=float, default=-20.0)
     args = ap.parse_args(argv)
-    if any("=" not in c for c in args.compare):
-        ap.error("--compare takes LABEL=WORK_FOLDER")
-    if any("=" not in c for c in args.curve):
-        ap.error("--curve takes NAME=TRAIN_JSONL")
-    curves = [(c.split("=", 1)[0], Path(c.split("=", 1)[1])) for c in args.curve]
-    compare = [(c.split("=", 1)[0], Path(c.split("=", 1)[1])) for c in args.compare]
-    text = report(args.work, args.label, compare, {"mean": args.goal_mean, "cls": args.goal_class, "leakage": args.goal_leakage},
-                  curves or None)
+    pairs = {}
+    for option, values, form in (("compare", args.compare, "LABEL=WORK_FOLDER"), ("curve", args.curve, "NAME=TRAIN_JSONL")):
+        if any("=" not in v for v in values):
+            ap.error(f"--{option} takes {form}")
+        pairs[option] = [(v.split("=", 1)[0], Path(v.split("=", 1)[1])) for v in values]
+    text = report(args.work, args.label, pairs["compare"], {"mean": args.goal_mean, "cls": args.goal_class, "leakage": args.goal_leakage},
+                  pairs["curve"])
     if not text:
         print(f"{args.work}: no eval-*.jsonl yet (run the recipe's evaluate stage)", file=sys.stderr)
         return 1

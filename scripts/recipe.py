@@ -167,7 +167,7 @@ class Recipe:
 
     def _averaged(self, run: dict) -> list[Path]:
         """The checkpoints an ``average`` run is made of."""
-        return [self.work / f"{name}.pt" for name in run.get("average", {})]
+        return [self.checkpoint({"name": name}) for name in run.get("average", {})]
 
     @property
     def _handover(self) -> Path | None:

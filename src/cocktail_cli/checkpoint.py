@@ -176,9 +176,9 @@ def average(sources: dict[str | os.PathLike, float], dst: str | os.PathLike) -> 
     total = sum(sources.values())
     if any(w < 0 for w in sources.values()) or total <= 0:
         raise ValueError(f"average weights must be >= 0 with a positive sum, got {list(sources.values())}")
-    ckpts = {os.fspath(path): read_raw(path) for path in sources}
-    first_name, first = next(iter(ckpts.items()))
-    for name, ckpt in ckpts.items():
+    parts = [(os.fspath(path), read_raw(path), weight / total) for path, weight in sources.items()]
+    first_name, first, _ = parts[0]
+    for name, ckpt, _ in parts:
         for key in ("arch", "arch_args", "stft"):
             if ckpt[key] != first[key]:
                 raise CheckpointError(f"cannot average with {first_name}: its {key} differs", name)
@@ -189,15 +189,14 @@ def average(sources: dict[str | os.PathLike, float], dst: str | os.PathLike) -> 
         if not value.is_floating_point():  # counters and the like: the first source's
             mean[key] = value
             continue
-        acc = sum(ckpts[os.fspath(p)]["state_dict"][key].double() * (w / total) for p, w in sources.items())
-        mean[key] = acc.to(value.dtype)
-    out = {k: v for k, v in list(ckpts.values())[-1].items() if k not in ("resume", "inference", "state_dict")}
+        mean[key] = sum(ckpt["state_dict"][key].double() * w for _, ckpt, w in parts).to(value.dtype)
+    out = {k: v for k, v in parts[-1][1].items() if k not in ("resume", "inference", "state_dict")}
     out["state_dict"] = mean
     out["training"] = {
         **out.get("training", {}),
         "averaged_from": [
-            {"checkpoint": Path(os.fspath(p)).name, "weight": w / total, "steps": ckpts[os.fspath(p)].get("training", {}).get("steps")}
-            for p, w in sources.items()
+            {"checkpoint": Path(name).name, "weight": w, "steps": ckpt.get("training", {}).get("steps")}
+            for name, ckpt, w in parts
         ],
     }
     model_from_dict(out, os.fspath(dst))  # refuse to write what the loader would refuse
