@@ -1,8 +1,8 @@
 """The ``cocktail`` command's entry point (also ``python -m cocktail_cli``).
 
 ``cocktail --version`` is answered here, before Typer and Rich are imported: that import is
-three quarters of the command's start-up (bench/startup.py). ``--help`` pages come from
-:mod:`.helpcache` once they have been rendered.
+three quarters of the command's start-up (bench/startup.py). ``--help`` pages are printed by
+:mod:`.helppages` from a model of what Typer would print, and by Typer where that module declines.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ def main() -> None:
 
         print(f"cocktail {__version__}")
         return
-    from . import helpcache
+    from . import helppages
 
-    if helpcache.is_help_request(args):
-        helpcache.show_help(args, _run_cli)
-        return
+    status = helppages.show(args)
+    if status is not None:
+        sys.exit(status)
     _run_cli()
 
 
