@@ -183,6 +183,13 @@ def cli_sources() -> list[str]:
     return [line for line in out.splitlines() if line]
 
 
+def recorded_with() -> dict:
+    """The Typer and Rich versions that laid the pages out."""
+    from importlib.metadata import version
+
+    return {"typer": version("typer"), "rich": version("rich")}
+
+
 def build() -> dict:
     import typer
 
@@ -196,7 +203,7 @@ def build() -> dict:
     group = typer.main.get_command(cli.app)
     no_args_help = [""] if group.no_args_is_help else []
     no_args_help += [name for name in cli.COMMANDS if group.commands[name].no_args_is_help]
-    return {"prog": PROG, "sources": sources, "no_args_help": no_args_help, "digest": helppages.source_digest(sources), "styles": styles,
+    return {"prog": PROG, "sources": sources, "no_args_help": no_args_help, "recorded_with": recorded_with(), "digest": helppages.source_digest(sources), "styles": styles,
             "pages": pages}
 
 

@@ -16,6 +16,9 @@ Typer renders the page instead whenever this module could differ from it: the mo
 called ``cocktail``, the terminal is narrower than :data:`MIN_WIDTH` or its encoding not UTF-8, or an
 environment variable that changes Rich's or Typer's output in ways not reproduced here is set
 (:data:`FALLBACK_ENV`). ``COCKTAIL_RICH_HELP=1`` always has Typer render.
+
+The pages keep the look of the Typer and Rich that recorded them (``recorded_with`` in the model):
+with other versions installed, a help page still shows cocktail's current options, in that look.
 """
 
 from __future__ import annotations
