@@ -59,8 +59,8 @@ class _Recorder:
         if not isinstance(text, Text):
             raise ValueError(f"expected text, got {type(text).__name__}")
         plain = text.plain
-        if "\t" in plain or any(len(c.encode("utf-16-le")) != 2 for c in plain):
-            raise ValueError(f"unsupported characters in {plain!r}")
+        if "\t" in plain:
+            raise ValueError(f"unsupported tab in {plain!r}")
         from rich.cells import cell_len
 
         if any(cell_len(line) != len(line) for line in plain.split("\n")):

@@ -171,8 +171,6 @@ def _truncate(chars: str, styles: list, width: int, overflow: str, pad: bool) ->
             if overflow == "ellipsis":
                 keep = max(width - 1, 0)
                 chars, styles = chars[:keep] + "…", styles[:keep] + styles[keep:keep + 1]
-                if len(styles) < len(chars):
-                    styles = styles + [NULL_STYLE]
             else:
                 chars, styles = chars[:width], styles[:width]
         if pad and length < width:
@@ -417,7 +415,8 @@ def _render_columns(columns: Columns, width: int) -> list[list]:
 
 class Page:
     def __init__(self, model: dict, name: str):
-        styles = [tuple(s) for s in model["styles"]]
+        # The empty style is NULL_STYLE itself: layout skips combining with it by identity.
+        styles = [NULL_STYLE if tuple(s) == NULL_STYLE else tuple(s) for s in model["styles"]]
         self.styles = styles
 
         def text(data):
