@@ -35,6 +35,7 @@ import torch.nn as nn
 from .checkpoint import LoadedModel, default_model_path, load_checkpoint
 from .classes import CLASSES
 from .errors import AudioError, CheckpointError
+from .precision import autocast, resolve
 from .stft import STFTConfig
 
 N_STEMS = len(CLASSES)
@@ -71,6 +72,11 @@ def _project_np(stems: np.ndarray, mixture: np.ndarray) -> np.ndarray:
 
 #: Samples of the moving average behind the residual shares (about 23 ms at 44.1 kHz).
 _SHARE_WINDOW = 1024
+
+
+def _device_of(model: nn.Module) -> str:
+    p = next(iter(model.parameters()), None)
+    return str(p.device) if p is not None else "cpu"
 
 
 def _fast_istft_ok(cfg: STFTConfig) -> bool:
@@ -170,9 +176,13 @@ class Separator(nn.Module):
         batch_chunks: int = 1,
         mask_temperature: float = 1.0,
         independent_channels: bool = False,
+        precision: str = "fp32",
     ):
         super().__init__()
         self.model = model
+        #: ``bf16`` or ``fp32`` (``auto`` is resolved here, for the model's device): the network
+        #: alone runs in it; STFT, masks and everything after stay float32 (see precision.py).
+        self.precision = resolve(precision, _device_of(model))
         self.mask_temperature = float(mask_temperature)
         #: Separate every channel on its own instead of with shared masks (see separate_channels).
         self.independent_channels = bool(independent_channels)
@@ -213,10 +223,56 @@ class Separator(nn.Module):
         return int(np.ceil(self.min_samples * sample_rate / self.sample_rate))
 
     # -- one segment (differentiable; what training optimises) ---------------------------------
+    def masks(self, mag: torch.Tensor) -> torch.Tensor:
+        """The network's masks ``(B, C, F, T)`` (float32, summing to one) for magnitudes ``(B, F, T)``."""
+        with autocast(self.precision, _device_of(self.model)):
+            out = self.model(mag)
+        return out.float()
+
+    def masks_and_activity(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Masks as :meth:`masks`, and the activity head's per-frame logits ``(B, C, T)`` when the
+        network has one (``has_activity``), else None."""
+        if not getattr(self.model, "has_activity", False):
+            return self.masks(mag), None
+        with autocast(self.precision, _device_of(self.model)):
+            masks, logits = self.model(mag, activity=True)
+        return masks.float(), logits.float()
+
+    @torch.inference_mode()
+    def frame_activity(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-frame evidence of each class in ``wave`` (``(B, samples)`` or ``(B, channels,
+        samples)`` at the model's rate): frame ``j`` is centred on sample ``j * hop``.
+
+        - ``prob`` ``(B, C, T)``: the activity head's probability that the class is sounding, or,
+          for a network without a head, the class's share of the frame's energy under its mask
+          (the plain-threshold baseline);
+        - ``level_db`` ``(B, C, T)``: each stem's frame level in dBFS (RMS; a full-scale sine
+          reads 0), from its masked spectrogram, as the stem file would have it.
+        Channels share one set of masks, as in :meth:`separate_channels`.
+        """
+        spec = self.stft.stft(wave)
+        power = spec.real.square() + spec.imag.square()  # (B, [ch,] F, T)
+        if power.dim() == 4:
+            power = power.mean(dim=1)
+        masks, logits = self.masks_and_activity(power.sqrt())
+        masks = soften(masks, self.mask_temperature)
+        weight = torch.full((power.shape[-2], 1), 2.0)
+        weight[0] = weight[-1] = 1.0  # one-sided spectrum: DC and Nyquist count once
+        stem_power = ((masks.square() * power.unsqueeze(1)) * weight).sum(dim=-2)  # (B, C, T)
+        window = self.stft.window_tensor()
+        # Parseval: mean square of the windowed frame's signal, then AES17 dBFS (x2: sine = 0 dB)
+        mean_square = stem_power / (self.stft.n_fft * float(window.square().sum()))
+        level_db = 10.0 * torch.log10(2.0 * mean_square + 1e-12)
+        if logits is not None:
+            prob = torch.sigmoid(logits)
+        else:
+            prob = stem_power / (power * weight).sum(dim=-2).unsqueeze(1).clamp_min(1e-20)
+        return {"prob": prob, "level_db": level_db}
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """``(batch, samples)`` at the model's rate -> stems ``(batch, C, samples)``."""
         spec = self.stft.stft(wave)  # (B, F, T)
-        masks = soften(self.model(spec.abs()), self.mask_temperature)  # (B, C, F, T)
+        masks = soften(self.masks(spec.abs()), self.mask_temperature)  # (B, C, F, T)
         if torch.is_grad_enabled() or not _fast_istft_ok(self.stft):
             stems = self.stft.istft(masks * spec.unsqueeze(1), length=wave.shape[-1])
             return project_to_mixture(stems, wave)
@@ -243,7 +299,7 @@ class Separator(nn.Module):
             return self(wave.reshape(n * ch, length)).view(n, ch, N_STEMS, length)
         spec = self.stft.stft(wave.reshape(n * ch, length)).reshape(n, ch, self.stft.n_bins, -1)
         power = spec.real.square() + spec.imag.square()
-        masks = soften(self.model(power.mean(dim=1).sqrt_()), self.mask_temperature)  # (n, C, F, T)
+        masks = soften(self.masks(power.mean(dim=1).sqrt_()), self.mask_temperature)  # (n, C, F, T)
         return torch.stack(
             [_masked_istft(self.stft, masks, spec[:, c], length, mixture=wave[:, c]) for c in range(ch)], dim=1
         )
