@@ -44,3 +44,39 @@ def waveform_loss(
 def magnitude_mse(masks: torch.Tensor, mix_mag: torch.Tensor, stem_mags: torch.Tensor) -> torch.Tensor:
     """``masks``, ``stem_mags``: ``(batch, C, bins, frames)``; ``mix_mag``: ``(batch, bins, frames)``."""
     return ((masks * mix_mag.unsqueeze(1) - stem_mags) ** 2).mean(dim=(-2, -1))
+
+
+#: A stem's frame counts as sounding when it is within this many dB of the stem's loudest frame
+#: in the example (and not below ``ACTIVITY_FLOOR_DB`` under the mixture's loudest frame).
+ACTIVITY_RANGE_DB = 30.0
+ACTIVITY_FLOOR_DB = -60.0
+
+
+def frame_energy(x: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """Mean square of ``x`` ``(..., samples)`` over ``n_fft``-sample windows centred on samples
+    ``0, hop, 2 hop, ...``: one value per STFT frame (``center=True``)."""
+    shape = x.shape
+    flat = (x.reshape(-1, 1, shape[-1]) ** 2)
+    pooled = torch.nn.functional.avg_pool1d(flat, n_fft, stride=hop, padding=n_fft // 2, count_include_pad=True)
+    return pooled.reshape(*shape[:-1], -1)
+
+
+def activity_labels(stems: torch.Tensor, n_fft: int, hop: int, frames: int) -> torch.Tensor:
+    """``(batch, C, frames)`` float 0/1: where each reference stem ``(batch, C, samples)`` sounds.
+
+    The labels a drawn mixture carries for free: a frame is active where the stem is within
+    ``ACTIVITY_RANGE_DB`` of its own loudest frame, so quiet tails and gaps between barks count as
+    silent while a quiet but present sound counts as present, whatever else is playing.
+    """
+    energy = frame_energy(stems, n_fft, hop)[..., :frames]
+    if energy.shape[-1] < frames:
+        energy = torch.nn.functional.pad(energy, (0, frames - energy.shape[-1]))
+    db = 10 * torch.log10(energy + 1e-12)
+    own_peak = db.amax(dim=-1, keepdim=True)
+    mix_peak = (10 * torch.log10(frame_energy(stems.sum(1), n_fft, hop) + 1e-12)).amax(dim=-1, keepdim=True).unsqueeze(1)
+    return ((db >= own_peak - ACTIVITY_RANGE_DB) & (db >= mix_peak + ACTIVITY_FLOOR_DB)).float()
+
+
+def activity_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy per example and class, mean over frames: ``(batch, C)``."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(-1)

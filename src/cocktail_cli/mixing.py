@@ -35,6 +35,8 @@ from .audio import resample
 from .augment import make_variants
 from .classes import CLASSES, N_CLASSES, TARGET_CLASSES
 from .errors import CocktailError
+from .cries import draw_cry, render_cry
+from .decoys import draw_decoy, render_decoy
 from .sirens import draw_siren, render_siren
 from .sources import folder_of, scan_folders
 
@@ -66,6 +68,23 @@ class MixConfig:
     vocoder_prob: float = 0.0
     vocoder_steps: tuple[float, ...] = (2.0, 4.0)
     vocoder_stretch: float = 1.2
+    #: Synthetic full-band cries (cries.py) in place of a corpus cry, so a cry is heard by its
+    #: pitch contour and rhythm rather than by the one phone app every corpus cry came through.
+    synthetic_cry_prob: float = 0.0
+    #: Synthetic look-alikes (decoys.py: rings, beeps, bells, whistles, chords) in place of an
+    #: "other" clip: hard negatives for siren, dog and baby_cry.
+    decoy_prob: float = 0.0
+    #: Scenes (draw_scene) instead of filled crops for this share of examples: events with onsets,
+    #: offsets and gaps over a background that runs on, or over silence. Off by default, so runs
+    #: recorded before it existed draw as they did.
+    scene_prob: float = 0.0
+    scene_active_prob: float = 0.5  # each target class present in a scene
+    scene_repeat_prob: float = 0.3  # ... and, when present, heard twice
+    scene_empty_prob: float = 0.1  # a scene with no target at all (background and decoys only)
+    scene_background_prob: float = 0.75  # a continuous "other" background under the events
+    scene_background_db: tuple[float, float] = (-30.0, -3.0)  # its level against the events'
+    scene_other_events: tuple[int, int] = (0, 2)  # short "other" events besides the background
+    scene_event_s: tuple[float, float] = (0.3, 6.0)  # event lengths (log-uniform, at most the example)
     # the whole mixture (the user's file)
     level_dbfs: tuple[float, float] = (-45.0, 0.0)
     roundtrip_prob: float = 0.3
@@ -92,7 +111,7 @@ class MixConfig:
 
 
 #: Settings that are a (low, high) range: exactly two values.
-_RANGES = {"others", "speed_range", "level_dbfs", "noise_db"}
+_RANGES = {"others", "speed_range", "level_dbfs", "noise_db", "scene_background_db", "scene_other_events", "scene_event_s"}
 
 
 def _coerce(key: str, value, default):
@@ -195,29 +214,54 @@ def _source(rng: np.random.Generator, bank: ClipBank, cls: str, n: int, cfg: Mix
     pool = bank.clips.get(cls) or []
     if cls == "siren" and (not pool or rng.random() < cfg.synthetic_siren_prob):
         x = render_siren(draw_siren(rng), n, sr)
+    elif (rendered := _synthetic(rng, cls, n, sr, cfg)) is not None:
+        x = rendered
     else:
-        clip = pool[int(rng.integers(len(pool)))]
-        speed = float(rng.uniform(*cfg.speed_range)) if rng.random() < cfg.speed_prob else 1.0
-        shape = None  # (semitones, stretch) of the phase vocoder; no draw when it is off, so
-        # runs recorded before it existed draw the same numbers and resume exactly
-        if cfg.vocoder_prob > 0 and rng.random() < cfg.vocoder_prob:
-            steps = float(cfg.vocoder_steps[int(rng.integers(len(cfg.vocoder_steps)))])
-            shape = (steps if rng.random() < 0.5 else -steps, float(cfg.vocoder_stretch))
-        need = int(math.ceil(n * speed / (shape[1] if shape else 1.0))) + 16
-        if len(clip) > need:
-            start = int(rng.integers(0, len(clip) - need + 1))
-            seg = clip[start : start + need]
-        else:
-            seg = clip
-        seg = seg.astype(np.float32) / 32768.0
-        if shape is not None:
-            seg = make_variants(seg, sr, sr, [shape])[shape]
-        if speed != 1.0:  # played faster: higher and shorter (a tape's speed change)
-            seg = soxr.resample(seg, sr * speed, sr, quality="LQ").astype(np.float32)  # augmentation: LQ is 4x faster
+        seg = _clip_segment(rng, pool, n, sr, cfg)
         x = np.zeros(n, np.float32)
         m = min(n, len(seg))
         at = int(rng.integers(0, n - m + 1))  # a short clip lands anywhere in the example
         x[at : at + m] = seg[:m]
+    return _colour(rng, x, sr, cfg)
+
+
+def _synthetic(rng: np.random.Generator, cls: str, n: int, sr: int, cfg: MixConfig) -> np.ndarray | None:
+    """A synthetic cry or decoy in place of a clip, or None. No draw when both are off, so runs
+    recorded before they existed draw the same numbers and resume exactly."""
+    if cls == "baby_cry" and cfg.synthetic_cry_prob > 0 and rng.random() < cfg.synthetic_cry_prob:
+        return render_cry(draw_cry(rng), n, sr)
+    if cls == "other" and cfg.decoy_prob > 0 and rng.random() < cfg.decoy_prob:
+        return render_decoy(draw_decoy(rng), n, sr)
+    return None
+
+
+def _clip_segment(rng: np.random.Generator, pool: list[np.ndarray], n: int, sr: int, cfg: MixConfig) -> np.ndarray:
+    """About ``n`` samples (fewer if the clip is shorter) of a random clip of ``pool``, at a random
+    offset, sped up or slowed down and maybe through the phase vocoder; float32."""
+    clip = pool[int(rng.integers(len(pool)))]
+    speed = float(rng.uniform(*cfg.speed_range)) if rng.random() < cfg.speed_prob else 1.0
+    shape = None  # (semitones, stretch) of the phase vocoder; no draw when it is off, so
+    # runs recorded before it existed draw the same numbers and resume exactly
+    if cfg.vocoder_prob > 0 and rng.random() < cfg.vocoder_prob:
+        steps = float(cfg.vocoder_steps[int(rng.integers(len(cfg.vocoder_steps)))])
+        shape = (steps if rng.random() < 0.5 else -steps, float(cfg.vocoder_stretch))
+    need = int(math.ceil(n * speed / (shape[1] if shape else 1.0))) + 16
+    if len(clip) > need:
+        start = int(rng.integers(0, len(clip) - need + 1))
+        seg = clip[start : start + need]
+    else:
+        seg = clip
+    seg = seg.astype(np.float32) / 32768.0
+    if shape is not None:
+        seg = make_variants(seg, sr, sr, [shape])[shape]
+    if speed != 1.0:  # played faster: higher and shorter (a tape's speed change)
+        seg = soxr.resample(seg, sr * speed, sr, quality="LQ").astype(np.float32)  # augmentation: LQ is 4x faster
+    return seg
+
+
+def _colour(rng: np.random.Generator, x: np.ndarray, sr: int, cfg: MixConfig) -> np.ndarray:
+    """The channel a source came through (phone line, band limits) and its gain."""
+    n = len(x)
     if rng.random() < cfg.phone_prob:
         x = soxr.resample(soxr.resample(x, sr, 8000, quality="HQ"), 8000, sr, quality="HQ")[:n].astype(np.float32)
         x = np.pad(x, (0, n - len(x)))
@@ -229,6 +273,63 @@ def _source(rng: np.random.Generator, bank: ClipBank, cls: str, n: int, cfg: Mix
     if peak > 0:
         x *= np.float32(10 ** (rng.uniform(-cfg.gain_db, cfg.gain_db) / 20) / peak)
     return x
+
+
+def _fade(x: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """Short raised-cosine fades (5-30 ms) at both ends: an event cut out of a longer recording."""
+    m = min(len(x) // 2, int(rng.uniform(0.005, 0.03) * sr))
+    if m > 1:
+        ramp = (0.5 - 0.5 * np.cos(np.pi * np.arange(m) / m)).astype(np.float32)
+        x[:m] *= ramp
+        x[-m:] *= ramp[::-1]
+    return x
+
+
+def _event(rng: np.random.Generator, bank: ClipBank, cls: str, n: int, cfg: MixConfig) -> np.ndarray:
+    """One event of class ``cls`` somewhere in ``n`` samples: a stretch of a clip (or a synthetic
+    siren, cry or decoy) that starts and stops, possibly cut by the example's edges; silence elsewhere."""
+    sr = bank.sample_rate
+    lo, hi = cfg.scene_event_s
+    span = int(np.exp(rng.uniform(math.log(lo), math.log(max(lo, min(hi, n / sr))))) * sr)
+    span = max(1, min(span, n))
+    pool = bank.clips.get(cls) or []
+    if cls == "siren" and (not pool or rng.random() < cfg.synthetic_siren_prob):
+        seg = render_siren(draw_siren(rng), span, sr)
+    elif (rendered := _synthetic(rng, cls, span, sr, cfg)) is not None:
+        seg = rendered
+    else:
+        seg = _clip_segment(rng, pool, span, sr, cfg)[:span]
+    seg = _fade(seg.copy(), sr, rng)
+    x = np.zeros(n, np.float32)
+    m = len(seg)
+    at = int(rng.integers(-m // 4, n - (3 * m) // 4 + 1))  # sometimes cut by the start or the end
+    a, b = max(0, at), min(n, at + m)
+    x[a:b] = seg[a - at : b - at]
+    return _colour(rng, x, sr, cfg)
+
+
+def _background(rng: np.random.Generator, bank: ClipBank, n: int, cfg: MixConfig) -> np.ndarray:
+    """A continuous "other" sound under the whole example: a clip, looped with cross-fades if it
+    is shorter (traffic, rain, a room), with its own channel colouring; peak about 1."""
+    sr = bank.sample_rate
+    pool = bank.clips.get("other") or []
+    if not pool:
+        return np.zeros(n, np.float32)
+    seg = _clip_segment(rng, pool, n, sr, cfg)
+    if len(seg) < n:  # loop it, with 20 ms cross-fades at the joins
+        fade = min(int(0.02 * sr), len(seg) // 4)
+        out = np.zeros(n + len(seg), np.float32)
+        pos = 0
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32) if fade > 0 else np.zeros(0, np.float32)
+        while pos < n:
+            piece = seg.copy()
+            if fade > 0:
+                piece[:fade] *= ramp
+                piece[-fade:] *= ramp[::-1]
+            out[pos : pos + len(piece)] += piece
+            pos += max(1, len(piece) - fade)
+        seg = out[:n]
+    return _colour(rng, seg[:n].copy(), sr, cfg)
 
 
 def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -274,9 +375,31 @@ def _file_path(rng: np.random.Generator, stems: np.ndarray, sr: int, cfg: MixCon
     return stems
 
 
+def draw_scene(rng: np.random.Generator, bank: ClipBank, cfg: MixConfig) -> np.ndarray:
+    """Stems ``(C, n)`` of one scene: each target class present with ``scene_active_prob`` as one
+    or two events at random onsets (``_event``), over a background that runs on (or silence), with
+    short "other" events among them; some scenes hold no target. Then the file's path, as for
+    :func:`draw_example`."""
+    n = int(round(cfg.seconds * bank.sample_rate))
+    stems = np.zeros((N_CLASSES, n), np.float32)
+    empty = rng.random() < cfg.scene_empty_prob
+    for c, cls in enumerate(TARGET_CLASSES):
+        if not empty and rng.random() < cfg.scene_active_prob:
+            for _ in range(2 if rng.random() < cfg.scene_repeat_prob else 1):
+                stems[c] += _event(rng, bank, cls, n, cfg)
+    if rng.random() < cfg.scene_background_prob:
+        stems[OTHER] += _background(rng, bank, n, cfg) * np.float32(10 ** (rng.uniform(*cfg.scene_background_db) / 20))
+    for _ in range(int(rng.integers(cfg.scene_other_events[0], cfg.scene_other_events[1] + 1))):
+        stems[OTHER] += _event(rng, bank, "other", n, cfg)
+    return _file_path(rng, stems, bank.sample_rate, cfg)
+
+
 def draw_example(rng: np.random.Generator, bank: ClipBank, cfg: MixConfig) -> np.ndarray:
     """Stems ``(C, n)`` float32 of one fresh mixture; ``other`` is empty only when ``cfg.others``
-    allows zero clips and neither noise nor quantisation put anything there."""
+    allows zero clips and neither noise nor quantisation put anything there. With ``scene_prob``,
+    that share of examples are scenes (:func:`draw_scene`) instead."""
+    if cfg.scene_prob > 0 and rng.random() < cfg.scene_prob:
+        return draw_scene(rng, bank, cfg)
     n = int(round(cfg.seconds * bank.sample_rate))
     stems = np.zeros((N_CLASSES, n), np.float32)
     for c, cls in enumerate(TARGET_CLASSES):

@@ -269,16 +269,22 @@ class Separator(nn.Module):
             prob = stem_power / (power * weight).sum(dim=-2).unsqueeze(1).clamp_min(1e-20)
         return {"prob": prob, "level_db": level_db}
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
-        """``(batch, samples)`` at the model's rate -> stems ``(batch, C, samples)``."""
+    def forward(self, wave: torch.Tensor, activity: bool = False):
+        """``(batch, samples)`` at the model's rate -> stems ``(batch, C, samples)``; with
+        ``activity``, also the activity head's logits ``(batch, C, frames)`` (None without a head)."""
         spec = self.stft.stft(wave)  # (B, F, T)
-        masks = soften(self.masks(spec.abs()), self.mask_temperature)  # (B, C, F, T)
+        if activity:
+            masks, logits = self.masks_and_activity(spec.abs())
+        else:
+            masks, logits = self.masks(spec.abs()), None
+        masks = soften(masks, self.mask_temperature)  # (B, C, F, T)
         if torch.is_grad_enabled() or not _fast_istft_ok(self.stft):
-            stems = self.stft.istft(masks * spec.unsqueeze(1), length=wave.shape[-1])
-            return project_to_mixture(stems, wave)
-        # inference: the same sums, without the complex broadcast and torch.istft's fold; the last
-        # stem is the mixture minus the others, so the stems sum to it (no projection needed)
-        return _masked_istft(self.stft, masks, spec, wave.shape[-1], mixture=wave)
+            stems = project_to_mixture(self.stft.istft(masks * spec.unsqueeze(1), length=wave.shape[-1]), wave)
+        else:
+            # inference: the same sums, without the complex broadcast and torch.istft's fold; the last
+            # stem is the mixture minus the others, so the stems sum to it (no projection needed)
+            stems = _masked_istft(self.stft, masks, spec, wave.shape[-1], mixture=wave)
+        return (stems, logits) if activity else stems
 
     @torch.inference_mode()
     def separate_channels(self, wave: torch.Tensor) -> torch.Tensor:

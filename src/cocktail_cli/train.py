@@ -30,11 +30,12 @@ from . import __version__
 from .checkpoint import LoadedModel, load_checkpoint, read_raw, save_checkpoint
 from .classes import CLASSES, N_CLASSES
 from .errors import CheckpointError, CocktailError
-from .losses import active_stems, magnitude_mse, waveform_loss
+from .losses import active_stems, activity_labels, activity_loss, magnitude_mse, waveform_loss
 from .mixing import FixedMixtures, MixConfig, MixedBatches, load_bank
 from .metrics import si_sdr
 from .nets import ARCHS, DEFAULT_ARCH, build, n_parameters
 from .nets.norm import DEFAULT_FLOOR_DB
+from .precision import resolve as resolve_precision
 from .prep import StoreSplit, read_manifest
 from .separator import Separator
 from .stft import STFTConfig
@@ -113,6 +114,12 @@ class TrainConfig:
     # Fine-tuning: start from this checkpoint's weights (its architecture, arguments, input
     # normalisation and STFT) with a fresh optimizer and schedule, e.g. on a new training set.
     init_from: str | None = None
+    # The network's arithmetic (precision.py): auto = bf16 autocast where the hardware does it fast.
+    # None: float32, as runs made before it existed (they resume as they were).
+    precision: str | None = "auto"
+    # Weight of the activity head's cross-entropy (per frame and class) against the waveform loss,
+    # for networks with a head (arch arg activity=true).
+    activity_weight: float = 1.0
 
     def resolved(self) -> "TrainConfig":
         if self.arch not in ARCHS:
@@ -130,6 +137,10 @@ class TrainConfig:
             raise CocktailError("--batch-size must be at least 1")
         if out.lr <= 0:
             raise CocktailError("--lr must be positive")
+        try:
+            resolve_precision(out.precision or "fp32")
+        except ValueError as err:
+            raise CocktailError(f"--precision: {err}") from None
         if out.cpu_minutes is not None and out.cpu_minutes <= 0:
             raise CocktailError("--cpu-minutes must be positive")
         return out
@@ -356,16 +367,23 @@ def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torch.Tensor) -> torch.Tensor:
-    """Per-example, per-class loss ``(batch, C)`` for a batch of stems ``(batch, C, samples)``."""
+def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """Per-example, per-class loss ``(batch, C)`` for a batch of stems ``(batch, C, samples)``.
+
+    A network with an activity head adds ``activity_weight`` times its per-frame cross-entropy
+    against the labels the stems carry (:func:`~cocktail_cli.losses.activity_labels`)."""
     mix = stems.sum(1)
     if cfg.loss == "magnitude":
         spec = stft.stft(mix)
         mag = spec.abs()
         masks = net(mag)
         return magnitude_mse(masks, mag, stft.stft(stems).abs())
-    estimate = Separator(net, stft)(mix)
-    return waveform_loss(estimate, stems, mix, absent_weight=cfg.absent_weight)
+    estimate, logits = Separator(net, stft, precision=precision)(mix, activity=True)
+    loss = waveform_loss(estimate, stems, mix, absent_weight=cfg.absent_weight)
+    if logits is not None:
+        labels = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1])
+        loss = loss + cfg.activity_weight * activity_loss(logits, labels)
+    return loss
 
 
 # -- validation --------------------------------------------------------------------------------
@@ -377,17 +395,22 @@ def validate(cfg: TrainConfig, model: nn.Module, stft: STFTConfig, data: StoreSp
     leakage (dB of an absent stem's estimate relative to the mixture, median)."""
     was_training = model.training
     model.eval()
-    sep = Separator(model, stft)
+    sep = Separator(model, stft, precision=resolve_precision(cfg.precision or "fp32", device))
     losses, improvements, leaks = [], [[] for _ in CLASSES], [[] for _ in CLASSES]
+    hits = np.zeros((3, N_CLASSES))  # activity head: true positives, false positives, false negatives (frames)
     count = min(n, len(data))
     for start in range(0, count, batch):
         stems = torch.from_numpy(np.stack([data[i][:, :segment] for i in range(start, min(count, start + batch))])).to(device)
         mix = stems.sum(1)
-        est_t = sep(mix)
+        est_t, logits = sep(mix, activity=True)
         if cfg.loss == "magnitude":
             losses.append(compute_loss(cfg, model, stft, stems).cpu())
         else:  # the same separation scores the loss too (one forward pass, not two)
             losses.append(waveform_loss(est_t, stems, mix, absent_weight=cfg.absent_weight).cpu())
+        if logits is not None:
+            truth = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1]).bool()
+            said = logits > 0
+            hits += torch.stack([(said & truth).sum((0, 2)), (said & ~truth).sum((0, 2)), (~said & truth).sum((0, 2))]).cpu().numpy()
         est = est_t.cpu().numpy().astype(np.float64)
         ref = stems.cpu().numpy().astype(np.float64)
         mixn = mix.cpu().numpy().astype(np.float64)
@@ -407,6 +430,9 @@ def validate(cfg: TrainConfig, model: nn.Module, stft: STFTConfig, data: StoreSp
             "leakage_db": float(np.median(leaks[c])) if leaks[c] else None,
             "active": len(improvements[c]),
         }
+        if hits.any():  # frame-level F1 of the activity head at probability 0.5
+            tp, fp, fn = hits[:, c]
+            per_class[name]["frame_f1"] = float(2 * tp / max(2 * tp + fp + fn, 1))
     flat = [x for c in improvements for x in c]
     return {"classes": per_class, "loss": float(loss.sum()) if cfg.loss == "magnitude" else float(loss.mean()),
             "si_sdri": float(np.mean(flat)) if flat else None, "examples": count}
@@ -443,7 +469,9 @@ def _start_from(cfg: TrainConfig) -> tuple[LoadedModel, dict]:
     """Load ``cfg.init_from`` and make ``cfg`` describe its network; returns it and its lineage
     (recorded in the new run's checkpoint, so a card can add up the compute of both runs)."""
     init = load_checkpoint(cfg.init_from)
-    cfg.arch, cfg.arch_args = init.arch, dict(init.model.config)
+    # --arch-arg on top of the model's own arguments: e.g. block_norm=frame or activity=true, a
+    # change of layers whose weights still fit (new modules start from their initialisation)
+    cfg.arch, cfg.arch_args = init.arch, {**init.model.config, **(cfg.arch_args or {})}
     cfg.norm = init.model.config.get("norm", cfg.norm)
     cfg.n_fft, cfg.hop = init.stft.n_fft, init.stft.hop
     done = init.training or {}
@@ -541,6 +569,7 @@ class _Run:
             self.device = f"cuda:{self.dist.local_rank}"
         self.threads = cfg.threads or max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", self.dist.world)))
         torch.set_num_threads(self.threads)
+        self.precision = resolve_precision(cfg.precision or "fp32", self.device)
 
         if cfg.batch_size % self.dist.world:
             raise CocktailError(f"--batch-size {cfg.batch_size} must be a multiple of the number of processes ({self.dist.world})")
@@ -559,7 +588,7 @@ class _Run:
         if self.state is not None:
             model.load_state_dict(ckpt["state_dict"], strict=True)
         elif init is not None:
-            model.load_state_dict(init.model.state_dict(), strict=True)  # normalisation statistics included
+            _load_init_weights(model, init, cfg.init_from)  # normalisation statistics included
             if init.model.config.get("floor_db") != getattr(model, "floor_db", None):
                 fit_norm(model, self.stft, data, cfg.norm_examples, cfg.seed, self.segment)  # new features, new statistics
         else:
@@ -598,6 +627,7 @@ class _Run:
             "steps_per_epoch": self.batches.steps_per_epoch, "train_examples": self.n_train,
             "val_examples": min(cfg.val_examples, len(val)) if val is not None else 0,
             "segment_seconds": self.segment / self.stft.sample_rate, "optimizer": cfg.optimizer, "lr": cfg.lr, "schedule": cfg.schedule,
+            "precision": self.precision,
             "mix": (cfg.mix or {}) if cfg.sources else None,  # the mixing settings given (the rest: MixConfig's defaults)
         }
 
@@ -606,7 +636,7 @@ class _Run:
         cfg = self.cfg
         for group in self.optimizer.param_groups:
             group["lr"] = lr_at(cfg, self.schedule_step(), self.total)
-        per = compute_loss(cfg, self.net, self.stft, stems.to(self.device))
+        per = compute_loss(cfg, self.net, self.stft, stems.to(self.device), self.precision)
         loss = per.sum(1).mean() if cfg.loss == "magnitude" else per.mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -700,12 +730,24 @@ class _Run:
         return max(self.step, int(self.total * min(1.0, self.cpu_used() / self.budget_seconds)))
 
 
+def _load_init_weights(model: nn.Module, init: LoadedModel, path: str) -> None:
+    """The ``--init-from`` model's weights into ``model``: every one of them must fit, and only
+    modules the init model lacks (added by ``--arch-arg``, e.g. an activity head) may be missing."""
+    result = model.load_state_dict(init.model.state_dict(), strict=False)
+    fresh = {k.split(".")[0] for k in result.missing_keys}
+    if result.unexpected_keys or any(getattr(init.model, name, None) is not None for name in fresh):
+        raise CheckpointError(
+            f"--init-from weights do not fit the network (missing {result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]})", path)
+
+
 def _resumed_config(cfg: TrainConfig, state: dict) -> TrainConfig:
     """The stored run's settings, with what may change on ``--resume`` taken from ``cfg``."""
     known = {f.name for f in fields(TrainConfig)}
     stored = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
     if "floor_db" not in state["config"]:
         stored.floor_db = None  # a run from before the feature floor: resume it as it was
+    if "precision" not in state["config"]:
+        stored.precision = None  # a run from before --precision: float32, as it was
     for key in RESUMABLE_OVERRIDES:
         if getattr(cfg, key) is not None and key not in ("steps", "epochs"):
             setattr(stored, key, getattr(cfg, key))

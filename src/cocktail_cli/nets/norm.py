@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 NORMS = ("minmax", "cmvn", "none")
 #: New models floor their log-magnitude features this many dB below the input's loudest bin.
 DEFAULT_FLOOR_DB = 80.0
 
 
-def log_magnitude(mag: torch.Tensor, log_eps: float, floor_db: float | None) -> torch.Tensor:
+def log_magnitude(mag: torch.Tensor, log_eps: float, floor_db: float | None, floor_frames: int | None = None) -> torch.Tensor:
     """``log(mag + eps)``, with bins more than ``floor_db`` below the example's loudest bin
     raised to that floor (``floor_db`` None: no floor, as models trained before it had).
 
@@ -22,11 +23,42 @@ def log_magnitude(mag: torch.Tensor, log_eps: float, floor_db: float | None) -> 
     loudest bin, -100 dB and -96 dB bins look alike, so the noise floor of the file (or its
     absence) is no longer an input; the same unretrained model then gave +2.5 dB at both rates.
     The floor is relative, so a gain moves every feature by the same offset.
+
+    ``floor_frames`` (odd, or None): the loudest bin is taken within that many frames around each
+    frame instead of over the whole input. Why: over the whole input it is a statistic of the
+    chunk, so a loud sound ten seconds away changed the features of a quiet one; within a window
+    no wider than the network's receptive field, a frame's output depends on nothing outside it.
     """
     if floor_db is None:
         return torch.log(mag + log_eps)
-    ref = mag.detach().amax(dim=(-2, -1), keepdim=True)
+    if floor_frames:
+        loudest = mag.detach().amax(dim=-2)  # (..., frames)
+        flat = loudest.reshape(-1, 1, loudest.shape[-1])
+        ref = F.max_pool1d(flat, floor_frames, stride=1, padding=floor_frames // 2).reshape(loudest.shape).unsqueeze(-2)
+    else:
+        ref = mag.detach().amax(dim=(-2, -1), keepdim=True)
     return torch.log(torch.maximum(mag, ref * 10.0 ** (-floor_db / 20.0)) + log_eps)
+
+
+class FrameNorm(nn.Module):
+    """Layer normalisation over channels, frame by frame, for ``(batch, channels, frames)``.
+
+    Why not ``GroupNorm(1, C)``: its mean and variance span every frame of the chunk, so one
+    second of silence before a siren moved every frame's features and sent the whole siren to
+    ``other`` (issue 27: 0.87 of a wail in ``siren``; with 1 s of silence before it, 0.00). Per frame,
+    nothing outside the receptive field reaches a frame's output. Parameters are named and shaped as
+    GroupNorm's (``weight``, ``bias``: ``(C,)``), so a GroupNorm network's weights load into it.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.layer_norm(x.transpose(1, 2), (x.shape[1],), self.weight, self.bias, self.eps)
+        return y.transpose(1, 2)
 
 
 class InputNorm(nn.Module):
@@ -71,13 +103,17 @@ class LogMagnitudeMaskNet(nn.Module):
     in the checkpoint, and :meth:`features`. Subclasses build their layers after calling
     ``super().__init__`` and record their arguments in ``self.config``."""
 
-    def __init__(self, n_bins: int, n_classes: int, norm: str, log_eps: float, floor_db: float | None):
+    #: Networks with a per-frame activity head set this and take ``forward(mag, activity=True)``.
+    has_activity = False
+
+    def __init__(self, n_bins: int, n_classes: int, norm: str, log_eps: float, floor_db: float | None, floor_frames: int | None = None):
         super().__init__()
         self.segment_frames = None  # any length
         self.n_bins, self.n_classes, self.log_eps, self.floor_db = n_bins, n_classes, log_eps, floor_db
+        self.floor_frames = floor_frames
         self.input_norm = InputNorm(norm, n_bins)
 
     def features(self, mag: torch.Tensor) -> torch.Tensor:
         """Log magnitude: mixtures span 60 dB of level, and the log turns gain into an offset.
         Floored relative to the input's loudest bin (see :func:`log_magnitude`)."""
-        return log_magnitude(mag, self.log_eps, self.floor_db)
+        return log_magnitude(mag, self.log_eps, self.floor_db, self.floor_frames)

@@ -14,20 +14,30 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import LogMagnitudeMaskNet
+from .norm import FrameNorm, LogMagnitudeMaskNet
+
+#: ``global``: GroupNorm(1, C), statistics over the whole chunk (models made before issue 27);
+#: ``frame``: per-frame normalisation over channels (:class:`~.norm.FrameNorm`), same parameters.
+BLOCK_NORMS = ("global", "frame")
+
+
+def _block_norm(kind: str, channels: int) -> nn.Module:
+    if kind not in BLOCK_NORMS:
+        raise ValueError(f"unknown block_norm '{kind}' (choose {', '.join(BLOCK_NORMS)})")
+    return nn.GroupNorm(1, channels) if kind == "global" else FrameNorm(channels)
 
 
 class SeparableBlock(nn.Module):
     """1x1 expand -> PReLU -> norm -> dilated depthwise conv -> PReLU -> norm -> 1x1 project, residual."""
 
-    def __init__(self, channels: int, hidden: int, kernel: int, dilation: int):
+    def __init__(self, channels: int, hidden: int, kernel: int, dilation: int, block_norm: str = "global"):
         super().__init__()
         self.expand = nn.Conv1d(channels, hidden, 1)
         self.act1 = nn.PReLU()
-        self.norm1 = nn.GroupNorm(1, hidden)
+        self.norm1 = _block_norm(block_norm, hidden)
         self.depthwise = nn.Conv1d(hidden, hidden, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2, groups=hidden)
         self.act2 = nn.PReLU()
-        self.norm2 = nn.GroupNorm(1, hidden)
+        self.norm2 = _block_norm(block_norm, hidden)
         self.project = nn.Conv1d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,22 +59,40 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         norm: str = "cmvn",
         log_eps: float = 1e-5,
         floor_db: float | None = None,
+        block_norm: str = "global",
+        floor_frames: int | None = None,
+        activity: bool = False,
     ):
-        super().__init__(n_bins, n_classes, norm, log_eps, floor_db)
+        super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
         self.config = dict(
             n_bins=n_bins, channels=channels, hidden=hidden, kernel=kernel, depth=depth,
             repeats=repeats, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
         )
+        # recorded only when set, so checkpoints made before they existed keep their arguments
+        for key, value, default in (("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False)):
+            if value != default:
+                self.config[key] = value
         self.encode = nn.Conv1d(n_bins, channels, 1)
         self.blocks = nn.Sequential(
-            *(SeparableBlock(channels, hidden, kernel, 2**d) for _ in range(repeats) for d in range(depth))
+            *(SeparableBlock(channels, hidden, kernel, 2**d, block_norm) for _ in range(repeats) for d in range(depth))
         )
         self.out_act = nn.PReLU()
         self.decode = nn.Conv1d(channels, n_classes * n_bins, 1)
+        self.has_activity = bool(activity)
+        #: per-frame class activity (logits) from the same features the masks come from
+        self.activity_head = nn.Conv1d(channels, n_classes, 1) if activity else None
 
-    def forward(self, mag: torch.Tensor) -> torch.Tensor:
+    def forward(self, mag: torch.Tensor, activity: bool = False):
         x = self.input_norm(self.features(mag))
-        h = self.blocks(self.encode(x))
-        logits = self.decode(self.out_act(h))
+        h = self.out_act(self.blocks(self.encode(x)))
+        logits = self.decode(h).float()  # the softmax in float32 under bf16 autocast
         logits = logits.view(mag.shape[0], self.n_classes, self.n_bins, mag.shape[-1])
-        return torch.softmax(logits, dim=1)
+        masks = torch.softmax(logits, dim=1)
+        if activity:
+            return masks, self.activity_head(h).float()
+        return masks
+
+    def receptive_field(self) -> int:
+        """Frames that reach one output frame (the window's centre frame included)."""
+        c = self.config
+        return 1 + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"]))

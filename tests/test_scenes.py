@@ -1,0 +1,192 @@
+"""Issue 27's design pieces: per-frame norms and a local feature floor (nothing outside a frame's
+receptive field reaches it), scene-style training examples, their activity labels, synthetic cries
+and decoys, fine-tuning into a network with new layers, and the precision switch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from cocktail_cli import precision
+from cocktail_cli.classes import CLASSES, TARGET_CLASSES
+from cocktail_cli.cries import draw_cry, render_cry
+from cocktail_cli.decoys import KINDS, draw_decoy, render_decoy
+from cocktail_cli.losses import activity_labels
+from cocktail_cli.mixing import ClipBank, MixConfig, draw_example, draw_scene
+from cocktail_cli.nets import build
+from cocktail_cli.nets.norm import log_magnitude
+from cocktail_cli.separator import Separator
+from cocktail_cli.stft import STFTConfig
+
+SMALL_TCN = dict(n_bins=65, channels=16, hidden=24, depth=3, repeats=1, norm="none", floor_db=80.0)
+
+
+def _frames_reaching(net, mag: torch.Tensor, frame: int, far: slice) -> float:
+    """How much the output at ``frame`` moves when frames ``far`` of the input change."""
+    with torch.no_grad():
+        a = net(mag)
+        changed = mag.clone()
+        changed[..., far] = changed[..., far] * 50.0 + 3.0
+        b = net(changed)
+    return float((a[..., frame] - b[..., frame]).abs().max())
+
+
+@pytest.mark.parametrize("block_norm, local", [("global", False), ("frame", True)])
+def test_only_the_per_frame_network_is_deaf_beyond_its_receptive_field(block_norm, local):
+    torch.manual_seed(0)
+    net = build("tcn", **SMALL_TCN, block_norm=block_norm, floor_frames=15 if local else None).eval()
+    rf = net.receptive_field()  # 1 + 2 * (1 + 2 + 4) = 15 frames
+    assert rf == 15
+    mag = torch.rand(1, 65, 200) + 0.01
+    moved = _frames_reaching(net, mag, 20, slice(20 + rf, 200))  # everything from a field away on
+    if block_norm == "frame":
+        assert moved == 0.0
+    else:
+        assert moved > 1e-3  # GroupNorm(1, C) and the chunk-wide floor carry the far frames in
+    # ... and the near frames do reach it
+    assert _frames_reaching(net, mag, 20, slice(22, 24)) > 1e-4
+
+
+def test_local_floor_follows_the_loudest_bin_nearby():
+    mag = torch.full((1, 4, 100), 1e-9)
+    mag[..., 10] = 1.0  # one loud frame
+    whole = log_magnitude(mag, 1e-5, 80.0)
+    local = log_magnitude(mag, 1e-5, 80.0, floor_frames=11)
+    floor = float(np.log(1e-4 + 1e-5))
+    assert torch.allclose(whole[..., 90], torch.tensor(floor))  # the chunk-wide floor reaches frame 90
+    assert float(local[..., 90].max()) < floor - 1.0  # the local one does not
+    assert torch.allclose(local[..., 14], torch.tensor(floor))  # within 5 frames it does
+
+
+def _bank(sr: int = 8000, seconds: float = 3.0, clips: int = 4) -> ClipBank:
+    rng = np.random.default_rng(0)
+    bank = ClipBank(sr, "train")
+    t = np.arange(int(sr * seconds)) / sr
+    for c, cls in enumerate(CLASSES):
+        bank.clips[cls] = [
+            np.round(np.sin(2 * np.pi * (200 + 150 * c + 10 * k) * t) * 0.5 * 32767 * (1 + 0.1 * rng.standard_normal(len(t)))).clip(-32768, 32767).astype(np.int16)
+            for k in range(clips)
+        ]
+    return bank
+
+
+def test_scenes_have_events_that_start_and_stop_over_a_background():
+    bank = _bank()
+    cfg = MixConfig(seconds=6.0, scene_prob=1.0, noise_prob=0.0, bits=(0,), bits_prob=(1.0,), roundtrip_prob=0.0,
+                    lowpass_prob=0.0, scene_background_prob=1.0)
+    starts_and_stops = silent_gaps = empty = 0
+    for i in range(40):
+        stems = draw_scene(np.random.default_rng(i), bank, cfg)
+        assert stems.shape == (5, 48000)
+        present = [c for c in range(4) if np.abs(stems[c]).max() > 0]
+        empty += not present
+        for c in present:
+            on = np.abs(stems[c]).reshape(-1, 400).max(1) > 1e-4  # 50 ms blocks
+            starts_and_stops += (not on.all())
+            silent_gaps += int(np.sum(np.diff(on.astype(int)) == 1) > 1)  # heard twice
+        assert np.abs(stems[4]).reshape(-1, 400).max(1).min() > 0  # the background runs on
+    assert starts_and_stops >= 30 and silent_gaps >= 3 and empty >= 1
+    # a pure function of the seed
+    assert np.array_equal(draw_scene(np.random.default_rng(5), bank, cfg), draw_scene(np.random.default_rng(5), bank, cfg))
+
+
+def test_scene_prob_off_draws_exactly_as_before():
+    bank = _bank()
+    a = draw_example(np.random.default_rng(3), bank, MixConfig(seconds=2.0))
+    b = draw_example(np.random.default_rng(3), bank, MixConfig(seconds=2.0, scene_prob=0.0, synthetic_cry_prob=0.0, decoy_prob=0.0))
+    assert np.array_equal(a, b)
+
+
+def test_activity_labels_mark_where_a_stem_sounds():
+    sr, hop, n_fft = 8000, 64, 256
+    stems = torch.zeros(1, 5, sr * 3)
+    t = torch.arange(sr) / sr
+    stems[0, 1, sr : 2 * sr] = torch.sin(2 * np.pi * 500 * t)  # a siren from 1 s to 2 s
+    stems[0, 4] = 0.01 * torch.randn(sr * 3)  # quiet background throughout
+    frames = 3 * sr // hop + 1
+    labels = activity_labels(stems, n_fft, hop, frames)
+    times = np.arange(frames) * hop / sr
+    on = labels[0, 1].numpy() > 0
+    assert on[(times > 1.05) & (times < 1.95)].all()
+    assert not on[(times < 0.95) | (times > 2.05)].any()
+    assert labels[0, 4].mean() > 0.95  # the background is there all along
+    assert labels[0, 0].sum() == 0  # an empty stem is never active
+
+
+def test_synthetic_cries_are_full_band_and_in_a_cry_range():
+    sr = 22050
+    for seed in range(3):
+        x = render_cry(draw_cry(np.random.default_rng(seed)), 4 * sr, sr)
+        assert np.isfinite(x).all() and 0.9 < np.abs(x).max() <= 1.0
+        spec = np.abs(np.fft.rfft(x)) ** 2
+        f = np.fft.rfftfreq(len(x), 1 / sr)
+        assert spec[f > 6000].sum() / spec.sum() > 1e-4  # harmonics past a phone line's 4 kHz
+        voiced = spec[(f > 250) & (f < 2000)].sum() / spec.sum()
+        assert voiced > 0.3
+        # pauses between cry units: some 50 ms blocks are far quieter than the loudest
+        blocks = np.sqrt((x[: len(x) // 1102 * 1102].reshape(-1, 1102) ** 2).mean(1))
+        assert blocks.min() < blocks.max() * 0.05
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_decoy_kind_renders(kind):
+    rng = np.random.default_rng(1)
+    p = draw_decoy(rng)
+    p["kind"] = kind
+    x = render_decoy(p, 22050 * 2, 22050)
+    assert x.shape == (44100,) and np.isfinite(x).all() and 0.9 < np.abs(x).max() <= 1.0
+
+
+def test_precision_auto_follows_the_cpu(monkeypatch):
+    precision.cpu_has_fast_bf16.cache_clear()
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "fma"})
+    assert precision.resolve("auto", "cpu") == "fp32"
+    precision.cpu_has_fast_bf16.cache_clear()
+    monkeypatch.setattr(precision, "_cpu_flags", lambda: {"avx2", "amx_bf16", "amx_tile"})
+    assert precision.resolve("auto", "cpu") == "bf16"
+    precision.cpu_has_fast_bf16.cache_clear()
+    assert precision.resolve("auto", "cuda:0") == "bf16"
+    assert precision.resolve("fp32", "cuda") == "fp32" and precision.resolve("BF16") == "bf16"
+    with pytest.raises(ValueError):
+        precision.resolve("fp8")
+
+
+def test_bf16_and_fp32_separations_agree():
+    from cocktail_cli.metrics import si_sdr
+
+    torch.manual_seed(0)
+    net = build("tcn", n_bins=129, channels=32, hidden=64, depth=3, repeats=1, norm="none", floor_db=80.0,
+                block_norm="frame").eval()
+    stft = STFTConfig(sample_rate=8000, n_fft=256, hop=64)
+    rng = np.random.default_rng(0)
+    t = np.arange(8000) / 8000
+    mixes = torch.tensor(np.stack([np.sin(2 * np.pi * (300 + 100 * k) * t) + 0.3 * rng.standard_normal(len(t)) for k in range(4)]), dtype=torch.float32)
+    with torch.inference_mode():
+        a = Separator(net, stft, precision="fp32")(mixes).numpy().astype(np.float64)
+        b = Separator(net, stft, precision="bf16")(mixes).numpy().astype(np.float64)
+    agreement = si_sdr(b, a)  # the bf16 stems scored against the float32 ones
+    assert np.mean(agreement) > 25.0  # dB: differences 25 dB under the stems change SI-SDR by < 0.1 dB
+    assert np.allclose(b.sum(1), mixes.numpy(), atol=1e-4)  # the stems still sum to the mixture
+
+
+def test_init_from_adds_an_activity_head_to_a_trained_network(tmp_path):
+    from cocktail_cli.checkpoint import save_checkpoint
+    from cocktail_cli.errors import CheckpointError
+    from cocktail_cli.train import _load_init_weights
+    from cocktail_cli.checkpoint import load_checkpoint
+
+    stft = STFTConfig(sample_rate=8000, n_fft=128, hop=32)
+    old = build("tcn", **SMALL_TCN)
+    save_checkpoint(tmp_path / "old.pt", old, "tcn", stft)
+    init = load_checkpoint(tmp_path / "old.pt")
+    new = build("tcn", **SMALL_TCN, block_norm="frame", activity=True)
+    _load_init_weights(new, init, "old.pt")
+    for name, value in old.state_dict().items():
+        assert torch.equal(new.state_dict()[name], value)
+    masks, logits = new(torch.rand(2, 65, 30), activity=True)
+    assert masks.shape == (2, 5, 65, 30) and logits.shape == (2, 5, 30)
+    assert torch.allclose(masks.sum(1), torch.ones(2, 65, 30), atol=1e-5)
+    wider = build("tcn", **{**SMALL_TCN, "hidden": 32})
+    with pytest.raises((CheckpointError, RuntimeError)):
+        _load_init_weights(wider, init, "old.pt")
