@@ -195,15 +195,21 @@ def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, cap
     assert "has no manifest.csv" in capsys.readouterr().err
 
 
-def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path, parse_cli):
+@pytest.mark.parametrize("rnd, archs", [("crops", {"tcn", "bandsplit", "unet"}), ("scenes", {"tcn", "unet", "stcn"})])
+def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path, parse_cli, rnd, archs):
     bakeoff = _load(ROOT / "bench" / "bakeoff.py")
-    argv = {name: _cocktail_args(bakeoff.command(name, tmp_path, ["a", "b"], 60.0)) for name in bakeoff.CANDIDATES}
+    argv = {name: _cocktail_args(bakeoff.command(rnd, name, tmp_path, ["a", "b"], 60.0)) for name in bakeoff.ROUNDS[rnd]}
     parsed = {name: parse_cli(a[0], a[1:]) for name, a in argv.items()}
-    assert {p["arch"] for p in parsed.values()} >= {"tcn", "bandsplit", "unet"}
-    shared = ("batch_size", "steps", "warmup", "threads", "val_examples", "seed", "cpu_minutes", "lr", "sources")
+    assert {p["arch"] for p in parsed.values()} >= archs
+    shared = ("batch_size", "steps", "warmup", "threads", "val_examples", "seed", "cpu_minutes", "lr", "sources", "mix_arg", "segment")
     first = next(iter(parsed.values()))
     for p in parsed.values():
         assert all(p[k] == first[k] for k in shared) and p["cpu_minutes"] == 60.0 and p["resume"]
+    if rnd == "scenes":  # every candidate hears scenes and carries an activity head
+        assert "scene_prob=0.6" in first["mix_arg"]
+        for p in parsed.values():
+            assert "activity=true" in p["arch_arg"]
+            assert p["arch"] == "stcn" or 'block_norm="frame"' in p["arch_arg"]  # stcn: per-frame norms only
 
 
 @pytest.mark.parametrize("name", ["unet", "default"])

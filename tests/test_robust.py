@@ -222,7 +222,7 @@ def test_training_on_sources_resumes_exactly(sources, tmp_path):
 def test_mixing_settings_given_on_resume_apply_from_that_step_and_validation_stays(sources, tmp_path):
     """--resume with --mix-arg: the new settings draw the rest of the run (and are recorded); the
     validation mixtures, drawn without the vocoder, are the same before and after the switch."""
-    from cocktail_cli.train import _mixed_data
+    from cocktail_cli.train_data import mixed_data
 
     plain = tmp_path / "plain.pt"
     train(_tiny_sources_cfg(sources, plain, steps=2, eval_every=2))
@@ -239,10 +239,9 @@ def test_mixing_settings_given_on_resume_apply_from_that_step_and_validation_sta
     assert read_raw(switched)["resume"]["config"]["mix"] == on
     # the validation mixtures ignore the vocoder; the training draws take it
     cfg_off, cfg_on = _tiny_sources_cfg(sources, tmp_path / "x.pt"), _tiny_sources_cfg(sources, tmp_path / "x.pt", mix=on)
-    *_, val_off, batches_off, _ = _mixed_data(cfg_off, None)
-    *_, val_on, batches_on, _ = _mixed_data(cfg_on, None)
-    assert all(np.array_equal(val_off[i], val_on[i]) for i in range(len(val_off)))
-    assert not torch.equal(batches_off.batch(0), batches_on.batch(0))
+    off, on_data = mixed_data(cfg_off, None), mixed_data(cfg_on, None)
+    assert all(np.array_equal(off.val_data[i], on_data.val_data[i]) for i in range(len(off.val_data)))
+    assert not torch.equal(off.batches.batch(0), on_data.batches.batch(0))
 
 
 def test_mixing_gap_script_scores_a_model_per_mixing_variant(sources, tmp_path, capsys):

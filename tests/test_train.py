@@ -28,6 +28,7 @@ TINY = {
     "blstm": {"hidden": 16, "layers": 1},
     "bandsplit": {"dim": 8, "hidden": 16, "depth": 2, "blocks": 2},
     "unet": {"channels": [4, 6], "bottleneck": 16, "hidden": 32, "depth": 2},
+    "stcn": {"skip": 8, "channels": 16, "hidden": 32, "depth": 2, "repeats": 1, "stride": 4, "activity": True},
 }
 
 

@@ -232,7 +232,7 @@ class Separator(nn.Module):
     def masks_and_activity(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Masks as :meth:`masks`, and the activity head's per-frame logits ``(B, C, T)`` when the
         network has one (``has_activity``), else None."""
-        if not getattr(self.model, "has_activity", False):
+        if not getattr(getattr(self.model, "module", self.model), "has_activity", False):  # through DDP's wrapper
             return self.masks(mag), None
         with autocast(self.precision, _device_of(self.model)):
             masks, logits = self.model(mag, activity=True)

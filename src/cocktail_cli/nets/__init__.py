@@ -10,7 +10,7 @@ import torch.nn as nn
 from .bandsplit import BandSplitNet
 from .blstm import BLSTMMaskNet
 from .paper import PaperNet
-from .tcn import TCNMaskNet
+from .tcn import StridedTCNMaskNet, TCNMaskNet
 from .unet import UNetMaskNet
 
 ARCHS: dict[str, type[nn.Module]] = {
@@ -19,6 +19,7 @@ ARCHS: dict[str, type[nn.Module]] = {
     "blstm": BLSTMMaskNet,
     "bandsplit": BandSplitNet,
     "unet": UNetMaskNet,
+    "stcn": StridedTCNMaskNet,
 }
 DEFAULT_ARCH = "tcn"
 

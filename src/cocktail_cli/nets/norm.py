@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 NORMS = ("minmax", "cmvn", "none")
+BLOCK_NORMS = ("global", "frame")
 #: New models floor their log-magnitude features this many dB below the input's loudest bin.
 DEFAULT_FLOOR_DB = 80.0
 
@@ -41,7 +42,8 @@ def log_magnitude(mag: torch.Tensor, log_eps: float, floor_db: float | None, flo
 
 
 class FrameNorm(nn.Module):
-    """Layer normalisation over channels, frame by frame, for ``(batch, channels, frames)``.
+    """Layer normalisation frame by frame: over channels for ``(batch, channels, frames)``, over
+    channels and bins for ``(batch, channels, bins, frames)``, with a per-channel scale and shift.
 
     Why not ``GroupNorm(1, C)``: its mean and variance span every frame of the chunk, so one
     second of silence before a siren moved every frame's features and sent the whole siren to
@@ -57,8 +59,19 @@ class FrameNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.layer_norm(x.transpose(1, 2), (x.shape[1],), self.weight, self.bias, self.eps)
-        return y.transpose(1, 2)
+        if x.dim() == 3:
+            y = F.layer_norm(x.transpose(1, 2), (x.shape[1],), self.weight, self.bias, self.eps)
+            return y.transpose(1, 2)
+        y = F.layer_norm(x.permute(0, 3, 1, 2), x.shape[1:3], None, None, self.eps).permute(0, 2, 3, 1)
+        return y * self.weight[:, None, None] + self.bias[:, None, None]
+
+
+def chunk_or_frame_norm(kind: str, channels: int) -> nn.Module:
+    """``global``: GroupNorm(1, C), statistics over the whole chunk (networks made before issue
+    27); ``frame``: :class:`FrameNorm`, with the same parameters."""
+    if kind not in BLOCK_NORMS:
+        raise ValueError(f"unknown block_norm '{kind}' (choose {', '.join(BLOCK_NORMS)})")
+    return nn.GroupNorm(1, channels) if kind == "global" else FrameNorm(channels)
 
 
 class InputNorm(nn.Module):

@@ -14,17 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import FrameNorm, LogMagnitudeMaskNet
-
-#: ``global``: GroupNorm(1, C), statistics over the whole chunk (models made before issue 27);
-#: ``frame``: per-frame normalisation over channels (:class:`~.norm.FrameNorm`), same parameters.
-BLOCK_NORMS = ("global", "frame")
-
-
-def _block_norm(kind: str, channels: int) -> nn.Module:
-    if kind not in BLOCK_NORMS:
-        raise ValueError(f"unknown block_norm '{kind}' (choose {', '.join(BLOCK_NORMS)})")
-    return nn.GroupNorm(1, channels) if kind == "global" else FrameNorm(channels)
+from .norm import LogMagnitudeMaskNet, chunk_or_frame_norm as _block_norm
 
 
 class SeparableBlock(nn.Module):
@@ -96,3 +86,70 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         """Frames that reach one output frame (the window's centre frame included)."""
         c = self.config
         return 1 + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"]))
+
+
+class StridedTCNMaskNet(LogMagnitudeMaskNet):
+    """A wide tcn whose blocks run at a quarter of the frame rate (issue 27's large candidate).
+
+    Why: a per-frame network does as many multiply-adds per frame as it has weights, so on a CPU
+    its size is its cost. Here the wide blocks (``channels``/``hidden``, about 10 M weights) see
+    every ``stride``-th frame of a learned downsampling, and their output is upsampled and added to
+    the full-rate encoding, from which the masks (and the activity head) are decoded at full
+    resolution: about ``stride`` times more weights for the same cost, and a receptive field
+    ``stride`` times longer for the same dilations. Per-frame norms throughout (no statistic spans
+    the chunk); softmax masks that sum to one.
+    """
+
+    has_activity = False
+
+    def __init__(
+        self,
+        n_bins: int = 513,
+        skip: int = 256,
+        channels: int = 512,
+        hidden: int = 1024,
+        kernel: int = 3,
+        depth: int = 5,
+        repeats: int = 2,
+        stride: int = 4,
+        n_classes: int = N_CLASSES,
+        norm: str = "cmvn",
+        log_eps: float = 1e-5,
+        floor_db: float | None = None,
+        floor_frames: int | None = None,
+        activity: bool = False,
+    ):
+        super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
+        self.config = dict(
+            n_bins=n_bins, skip=skip, channels=channels, hidden=hidden, kernel=kernel, depth=depth, repeats=repeats,
+            stride=stride, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
+            floor_frames=floor_frames, activity=activity,
+        )
+        self.stride = stride
+        self.encode = nn.Conv1d(n_bins, skip, 1)
+        self.enc_act = nn.PReLU()
+        self.down = nn.Conv1d(skip, channels, stride, stride=stride)
+        self.blocks = nn.Sequential(
+            *(SeparableBlock(channels, hidden, kernel, 2**d, "frame") for _ in range(repeats) for d in range(depth))
+        )
+        self.up = nn.ConvTranspose1d(channels, skip, stride, stride=stride)
+        self.out_act = nn.PReLU()
+        self.decode = nn.Conv1d(skip, n_classes * n_bins, 1)
+        self.has_activity = bool(activity)
+        self.activity_head = nn.Conv1d(skip, n_classes, 1) if activity else None
+
+    def receptive_field(self) -> int:
+        c = self.config
+        return c["stride"] * (2 + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"])))
+
+    def forward(self, mag: torch.Tensor, activity: bool = False):
+        t = mag.shape[-1]
+        e = self.enc_act(self.encode(self.input_norm(self.features(mag))))
+        pad = (-t) % self.stride
+        low = self.down(nn.functional.pad(e, (0, pad)))
+        h = self.out_act(e + self.up(self.blocks(low))[..., :t])
+        logits = self.decode(h).float().view(mag.shape[0], self.n_classes, self.n_bins, t)
+        masks = torch.softmax(logits, dim=1)
+        if activity:
+            return masks, self.activity_head(h).float()
+        return masks

@@ -17,12 +17,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..classes import N_CLASSES
-from .norm import LogMagnitudeMaskNet
+from .norm import LogMagnitudeMaskNet, chunk_or_frame_norm
 from .tcn import SeparableBlock
 
 
-def _conv_block(c_in: int, c_out: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=(stride, 1), padding=1), nn.GroupNorm(1, c_out), nn.PReLU())
+def _conv_block(c_in: int, c_out: int, stride: int, block_norm: str = "global") -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=(stride, 1), padding=1), chunk_or_frame_norm(block_norm, c_out), nn.PReLU())
 
 
 class UNetMaskNet(LogMagnitudeMaskNet):
@@ -39,30 +39,45 @@ class UNetMaskNet(LogMagnitudeMaskNet):
         norm: str = "cmvn",
         log_eps: float = 1e-5,
         floor_db: float | None = None,
+        block_norm: str = "global",
+        floor_frames: int | None = None,
+        activity: bool = False,
     ):
-        super().__init__(n_bins, n_classes, norm, log_eps, floor_db)
+        super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
         channels = list(channels) if channels is not None else [12, 16, 24, 32]
         self.config = dict(
             n_bins=n_bins, channels=channels, bottleneck=bottleneck, hidden=hidden, kernel=kernel, depth=depth,
             repeats=repeats, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
         )
+        for key, value, default in (("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False)):
+            if value != default:
+                self.config[key] = value
         # The stem already halves the bins: convolutions at full resolution were half the cost of
         # the whole network (profiled); full-resolution detail comes back through the head, which
         # sees the input features beside the decoder's output.
-        self.stem = _conv_block(1, channels[0], 2)
-        self.down = nn.ModuleList(_conv_block(a, b, 2) for a, b in zip(channels[:-1], channels[1:]))
+        self.stem = _conv_block(1, channels[0], 2, block_norm)
+        self.down = nn.ModuleList(_conv_block(a, b, 2, block_norm) for a, b in zip(channels[:-1], channels[1:]))
         sizes = [(n_bins - 1) // 2 + 1]
         for _ in self.down:
             sizes.append((sizes[-1] - 1) // 2 + 1)  # a stride-2, kernel-3, pad-1 conv
         self.sizes = sizes
         flat = channels[-1] * sizes[-1]
         self.to_bottleneck = nn.Conv1d(flat, bottleneck, 1)
-        self.blocks = nn.Sequential(*(SeparableBlock(bottleneck, hidden, kernel, 2**d) for _ in range(repeats) for d in range(depth)))
+        self.blocks = nn.Sequential(*(SeparableBlock(bottleneck, hidden, kernel, 2**d, block_norm) for _ in range(repeats) for d in range(depth)))
         self.from_bottleneck = nn.Conv1d(bottleneck, flat, 1)
-        self.up = nn.ModuleList(_conv_block(b, a, 1) for a, b in zip(channels[:-1], channels[1:]))
+        self.up = nn.ModuleList(_conv_block(b, a, 1, block_norm) for a, b in zip(channels[:-1], channels[1:]))
         self.head = nn.Conv2d(channels[0] + 1, n_classes, 3, padding=1)
+        self.has_activity = bool(activity)
+        self.activity_head = nn.Conv1d(bottleneck, n_classes, 1) if activity else None
 
-    def forward(self, mag: torch.Tensor) -> torch.Tensor:
+    def receptive_field(self) -> int:
+        """Frames that reach one output frame: the 2-D 3x3 convolutions (one frame each way per
+        layer: stem, down, up, head) and the bottleneck's dilated blocks."""
+        c = self.config
+        layers = 1 + 2 * (len(c["channels"]) - 1) + 1
+        return 1 + 2 * layers + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"]))
+
+    def forward(self, mag: torch.Tensor, activity: bool = False):
         b, f, t = mag.shape
         # Channels-last: oneDNN's convolutions run faster on it. Measured on idle cores, 2 threads,
         # the same weights: a training step (8 x 4 s, forward + backward) 1.5-1.8 s against
@@ -81,4 +96,7 @@ class UNetMaskNet(LogMagnitudeMaskNet):
             h = F.interpolate(h, size=(self.sizes[level], t), mode="nearest")
             h = self.up[level](h) + skips[level]
         h = F.interpolate(h, size=(f, t), mode="nearest")
-        return torch.softmax(self.head(torch.cat([h, x], dim=1)), dim=1)
+        masks = torch.softmax(self.head(torch.cat([h, x], dim=1)).float(), dim=1)
+        if activity:
+            return masks, self.activity_head(z).float()
+        return masks
