@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cocktail_cli import precision
-from cocktail_cli.classes import CLASSES, TARGET_CLASSES
+from cocktail_cli.classes import CLASSES
 from cocktail_cli.cries import draw_cry, render_cry
 from cocktail_cli.decoys import KINDS, draw_decoy, render_decoy
 from cocktail_cli.losses import activity_labels

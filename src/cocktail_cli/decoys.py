@@ -15,7 +15,6 @@ sweeps on and on) and a cry (a voiced, formant-shaped glide) in a way the model 
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
