@@ -3,13 +3,10 @@
     python bench/startup.py [--repeat 7]
 
 ``--version``, ``--help``, each subcommand's ``--help`` and a bash completion request must not
-import torch, scipy or numpy (goal: each under 0.3 s wall-clock). Help pages are printed by
-cocktail_cli/helppages.py without Typer or Rich; the same pages rendered by Typer and Rich
-(``COCKTAIL_RICH_HELP=1``, what every call cost before) are timed as the baseline they replace, and
-each page's ratio to it is printed. ``separate``
-itself needs torch: its start-up (separating a 1-second file with the shipped model) is compared
-with ``python -c "import torch"``, the floor for anything that uses torch. Prints, for each, the
-median of ``--repeat`` runs of wall-clock and of CPU time (user + system, from the child's rusage:
+import torch, scipy or numpy (goal: each under 0.3 s wall-clock); Typer and Rich render the help
+pages and answer the completion request. ``separate`` itself needs torch: its start-up
+(separating a 1-second file with the shipped model) is compared with ``python -c "import torch"``,
+the floor for anything that uses torch. Prints, for each, the median of ``--repeat`` runs of wall-clock and of CPU time (user + system, from the child's rusage:
 less disturbed by other jobs on a busy machine than wall-clock) and the ratio to its baseline; the 0.3 s goal is checked on wall-clock when the machine is idle
 and on CPU time otherwise (both are printed).
 """
@@ -59,22 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     n = args.repeat
     cocktail = cocktail_cmd()
     env = {**os.environ, "COLUMNS": "100"}
-    for name in ("COCKTAIL_MODEL", "COCKTAIL_RICH_HELP", "TERMINAL_WIDTH", "NO_COLOR", "FORCE_COLOR"):
+    for name in ("COCKTAIL_MODEL", "TERMINAL_WIDTH", "NO_COLOR", "FORCE_COLOR"):
         env.pop(name, None)
     # A user's install has its bytecode compiled (pip writes .pyc files); a machine that sets
     # PYTHONDONTWRITEBYTECODE would time Python compiling cocktail's modules on every call instead.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    rendered_env = {**env, "COCKTAIL_RICH_HELP": "1"}
-    subprocess.run([*cocktail, "--help"], env=rendered_env, stdout=subprocess.DEVNULL, check=True)  # writes .pyc
-    subprocess.run([*cocktail, "--help"], env=env, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([*cocktail, "--help"], env=env, stdout=subprocess.DEVNULL, check=True)  # writes .pyc
     completion_env = {**env, "_COCKTAIL_COMPLETE": "complete_bash", "COMP_WORDS": "cocktail separate --fo", "COMP_CWORD": "2"}
 
     base = timed([sys.executable, "-c", "pass"], env, n)
     helps = [[], ["separate"], ["synth"], ["prep"], ["train"], ["eval"]]
     light = [("cocktail --version", timed([*cocktail, "--version"], env, n))]
-    pages = [(" ".join(["cocktail", *c, "--help"]), timed([*cocktail, *c, "--help"], env, n)) for c in helps]
-    light += pages
-    rendered = [timed([*cocktail, *c, "--help"], rendered_env, n) for c in helps]
+    light += [(" ".join(["cocktail", *c, "--help"]), timed([*cocktail, *c, "--help"], env, n)) for c in helps]
     light.append(("completion (bash, Tab)", timed(cocktail, completion_env, n)))
 
     torch_base = timed([sys.executable, "-c", "import torch"], env, n)
@@ -98,11 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         ok &= good
         print(f"{name:32} {wall * 1000:8.0f} {wall / base[0]:7.1f} {cpu * 1000:8.0f} {cpu / base[1]:7.1f}  "
               f"{'ok' if good else 'SLOW'}")
-    print("\nhelp pages, Typer and Rich rendering them (COCKTAIL_RICH_HELP=1), and helppages' speed-up:")
-    print(f"{'':32} {'wall ms':>8} {'x pass':>7} {'CPU ms':>8} {'x pass':>7} {'speed-up (CPU)':>15}")
-    for (name, (_, fast_cpu)), (wall, cpu) in zip(pages, rendered):
-        print(f"{name:32} {wall * 1000:8.0f} {wall / base[0]:7.1f} {cpu * 1000:8.0f} {cpu / base[1]:7.1f} "
-              f"{cpu / fast_cpu:14.1f}x")
     print(f"\n{'':32} {'wall ms':>8} {'x torch':>7} {'CPU ms':>8} {'x torch':>7}")
     print(f"{'python -c import torch (base)':32} {torch_base[0] * 1000:8.0f} {1:7.2f} {torch_base[1] * 1000:8.0f} {1:7.2f}")
     print(f"{'cocktail separate (1 s file)':32} {sep[0] * 1000:8.0f} {sep[0] / torch_base[0]:7.2f} "

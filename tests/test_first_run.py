@@ -67,14 +67,18 @@ _PROBE = """
 import json, os, sys
 args = json.loads(sys.argv[1])
 env = json.loads(sys.argv[2])
+watched = set(json.loads(sys.argv[3]))
 os.environ.update(env)
-from cocktail_cli.cli import app
-if args is not None:
+if args is None:
+    import cocktail_cli.cli
+else:  # through the entry point, as the installed `cocktail` runs
+    from cocktail_cli.__main__ import main
+    sys.argv = ["cocktail", *args]
     try:
-        app(args=args, prog_name="cocktail")
+        main()
     except SystemExit:
         pass
-heavy = sorted({m.split(".")[0] for m in sys.modules} & set(json.loads(sys.argv[3])))
+heavy = sorted({m.split(".")[0] for m in sys.modules} & watched)
 print("\\nHEAVY=" + json.dumps(heavy))
 """
 

@@ -46,3 +46,23 @@ def test_output_alias_runs_end_to_end(tmp_path, monkeypatch):
     assert "No such option" not in result.output  # parsed: it failed on the missing input, not the option
     result = CliRunner().invoke(app, ["prep", str(tmp_path / "missing")])
     assert result.exit_code != 0 and "--out" in result.output and "--output" not in result.output
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_installed_command_prints_typers_help_at_80_columns(command):
+    """The entry point hands ``--help`` to Typer: every option listed, laid out to the terminal."""
+    import subprocess
+    import sys
+
+    args = [command] if command else []
+    env = {k: v for k, v in __import__("os").environ.items() if k not in ("FORCE_COLOR", "TERMINAL_WIDTH")}
+    proc = subprocess.run([sys.executable, "-m", "cocktail_cli", *args, "--help"], capture_output=True, text=True,
+                          env={**env, "COLUMNS": "80", "NO_COLOR": "1"}, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines and max(len(line) for line in lines) <= 80
+    assert f"Usage: cocktail {command or ''}".rstrip() in proc.stdout
+    expected = _help(*args)  # Typer's own page, via its test runner
+    for line in expected.splitlines():
+        if line.startswith("│ --"):  # each option of Typer's page is on the installed command's too
+            assert line.split()[1] in proc.stdout

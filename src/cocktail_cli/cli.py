@@ -199,7 +199,7 @@ def main() -> None:
         pass
     try:
         try:
-            app()
+            app(prog_name="cocktail")  # also under python -m cocktail_cli
         except SystemExit as exit_:
             interrupt = _interrupt_of(exit_)
             if interrupt is None:
