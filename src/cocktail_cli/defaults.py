@@ -15,7 +15,7 @@ ORACLES: tuple[str, ...] = ("irm1", "irm2", "ibm")
 #: ``metrics.ABSENT_THRESHOLD_DB``: a reference this far below the mixture counts as absent.
 ABSENT_THRESHOLD_DB = -60.0
 #: ``nets.ARCHS`` (its keys) and ``nets.DEFAULT_ARCH``.
-ARCH_NAMES: tuple[str, ...] = ("tcn", "paper", "blstm", "bandsplit", "unet")
+ARCH_NAMES: tuple[str, ...] = ("tcn", "paper", "blstm", "bandsplit", "unet", "stcn")
 DEFAULT_ARCH = "tcn"
 #: ``separate.DEFAULT_TEMPLATE``: where ``cocktail separate`` writes each stem below ``--out``.
 DEFAULT_TEMPLATE = "{track}/{stem}.{ext}"
