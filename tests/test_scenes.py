@@ -112,6 +112,14 @@ def test_activity_labels_mark_where_a_stem_sounds():
     assert not on[(times < 0.95) | (times > 2.05)].any()
     assert labels[0, 4].mean() > 0.95  # the background is there all along
     assert labels[0, 0].sum() == 0  # an empty stem is never active
+    # two barks 0.3 s apart are one event; 0.8 s apart, two
+    stems[0, 2, int(0.2 * sr) : int(0.5 * sr)] = 1.0
+    stems[0, 2, int(0.8 * sr) : int(1.1 * sr)] = 1.0
+    stems[0, 2, int(1.9 * sr) : int(2.2 * sr)] = 1.0
+    closed = activity_labels(stems, n_fft, hop, frames, sample_rate=sr)[0, 2].numpy() > 0
+    assert closed[(times > 0.25) & (times < 1.05)].all()
+    assert not closed[(times > 1.2) & (times < 1.8)].any() and closed[(times > 1.95) & (times < 2.15)].all()
+    assert not closed[(times < 0.15) | (times > 2.25)].any()
 
 
 def test_synthetic_cries_are_full_band_and_in_a_cry_range():

@@ -141,7 +141,7 @@ def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torc
     estimate, logits = Separator(net, stft, precision=precision)(mix, activity=True)
     loss = waveform_loss(estimate, stems, mix, absent_weight=cfg.absent_weight)
     if logits is not None:
-        labels = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1])
+        labels = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1], stft.sample_rate, cfg.activity_range_db, cfg.activity_gap_s)
         loss = loss + cfg.activity_weight * activity_loss(logits, labels)
     return loss
 
@@ -168,7 +168,7 @@ def validate(cfg: TrainConfig, model: nn.Module, stft: STFTConfig, data: StoreSp
         else:  # the same separation scores the loss too (one forward pass, not two)
             losses.append(waveform_loss(est_t, stems, mix, absent_weight=cfg.absent_weight).cpu())
         if logits is not None:
-            truth = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1]).bool()
+            truth = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1], stft.sample_rate, cfg.activity_range_db, cfg.activity_gap_s).bool()
             said = logits > 0
             hits += torch.stack([(said & truth).sum((0, 2)), (said & ~truth).sum((0, 2)), (~said & truth).sum((0, 2))]).cpu().numpy()
         est = est_t.cpu().numpy().astype(np.float64)

@@ -91,6 +91,10 @@ class TrainConfig:
     # Weight of the activity head's cross-entropy (per frame and class) against the waveform loss,
     # for networks with a head (arch arg activity=true).
     activity_weight: float = 1.0
+    # The activity labels (losses.activity_labels): a frame within this many dB of the stem's
+    # loudest, gaps shorter than this closed. Runs made before these existed used 30 dB, no closing.
+    activity_range_db: float = 20.0
+    activity_gap_s: float = 0.5
 
     def resolved(self) -> "TrainConfig":
         if self.arch not in ARCHS:
@@ -127,6 +131,8 @@ def resumed_config(cfg: TrainConfig, state: dict) -> TrainConfig:
     stored = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
     if "floor_db" not in state["config"]:
         stored.floor_db = None  # a run from before the feature floor: resume it as it was
+    if "activity_range_db" not in state["config"]:
+        stored.activity_range_db, stored.activity_gap_s = 30.0, 0.0  # the first activity labels
     if "precision" not in state["config"]:
         stored.precision = None  # a run from before --precision: float32, as it was
     for key in RESUMABLE_OVERRIDES:
