@@ -119,6 +119,23 @@ def test_file_mode_json_matches_the_metrics(pair):
     assert over["si_sdri_mean"] > 1.0
 
 
+def test_file_mode_loads_neither_torch_nor_scipy(pair):
+    """Scoring files needs numpy and soundfile only: torch and scipy were most of its start-up."""
+    root, refs, ests = pair
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['cocktail', 'eval', '--reference', {str(root / 'ref')!r}, '--estimate', {str(root / 'est')!r}, '--json']\n"
+        "from cocktail_cli.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy', 'librosa', 'mir_eval'}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    scored = json_lines(proc.stdout.split("LOADED")[0])
+    assert scored[0]["systems"]["estimate"]["baby_cry"]["sdr"] is not None
+    assert proc.stdout.rsplit("LOADED", 1)[1].strip() == "[]"
+
+
 def test_folders_of_folders_csv_and_table(pair, tmp_path):
     root, refs, ests = pair
     rng = np.random.default_rng(1)
