@@ -370,6 +370,34 @@ def test_progress_lines_fit_the_terminal(monkeypatch, width):
     assert "3000.0/3600.0 s audio" in lines[2] and "x real time" in lines[2]
 
 
+def test_json_goes_to_standard_output_while_a_terminal_shows_progress(default_model, tmp_path):
+    """``cocktail separate x --json > x.jsonl`` on a terminal: the lines reach the file (Rich's
+    live display used to take over standard output and print them on the terminal)."""
+    import pty
+
+    src = write(tmp_path / "mix.wav", scene(2.0, 16000), 16000)
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", src, "-o", str(tmp_path / "out"), "--json"],
+                              stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["input"] == src
+    assert b'"outputs"' not in shown and b"5 stems in" in shown  # the terminal got the summary, not the JSON
+
+
 def test_summary_says_where_the_stems_went(run, tmp_path, monkeypatch):
     srcs = [write(tmp_path / f"{n}.wav", scene(1.5, 16000, seed=i), 16000) for i, n in enumerate(["a", "b"])]
     out = tmp_path / "out"

@@ -130,6 +130,7 @@ def make_progress(
         console=out,
         disable=not enabled,
         transient=transient,
+        redirect_stdout=False,  # standard output carries --json lines and audio, never the display
     )
 
 
