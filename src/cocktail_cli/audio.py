@@ -124,11 +124,11 @@ def check_input_file(name: str) -> None:
         raise AudioError("file is empty (0 bytes)", name)
 
 
-def check_stdin_readable() -> None:
+def check_stdin_readable(command: str = "separate") -> None:
     """Refuse ``-`` when standard input is a terminal: audio has to be piped in, not typed."""
     if sys.stdin is not None and sys.stdin.isatty():
         raise AudioError(
-            "standard input is a terminal; pipe audio into it (sox in.wav -t wav - | cocktail separate -) "
+            f"standard input is a terminal; pipe audio into it (sox in.wav -t wav - | cocktail {command} -) "
             "or give a file", "<stdin>"
         )
 

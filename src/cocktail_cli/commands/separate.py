@@ -79,7 +79,7 @@ def separate(
 
     if out == "-" and sys.stdout.isatty():  # as gzip does: binary audio would garble the terminal
         raise CocktailError("refusing to write audio to a terminal; redirect standard output (> stem.wav) or use -o DIR")
-    if "-" in (inputs or []) and sys.stdin.isatty():  # it would wait for audio nobody types
+    if "-" in (inputs or []):  # a terminal there would wait for audio nobody types: refused
         from ..audio import check_stdin_readable
 
         check_stdin_readable()
