@@ -35,7 +35,7 @@ import soundfile as sf
 
 from .atomic import FILE_MODE, make_temp
 from .audio import (
-    FORMATS, LOSSY, STDIO, SUBTYPES, check_can_write, check_stdin_readable, check_stream, describe_error,
+    FORMATS, LOSSY, STDIO, SUBTYPES, check_can_write, check_stdin_readable, check_stream,
     find_audio_files, is_cocktail_output, open_audio, open_writer, peak_scale, stem_comment, subtype_for, write_error,
 )
 from .classes import CLASSES
