@@ -123,7 +123,7 @@ def separate(
         # template makes below it, and wherever this run writes
         if not opts.to_file:
             remove_stale_temps(opts.out, depth=opts.filename.count("/"))
-        for folder in sorted({os.path.dirname(p) or "." for job in jobs_list for p in job.outputs.values()}):
+        for folder in _output_folders(jobs_list):
             remove_stale_temps(folder)
     if skip_existing:
         todo = []
@@ -143,6 +143,11 @@ def separate(
         torch.set_num_threads(max(1, threads // min(jobs, len(jobs_list))))
     try:
         failed = _run_batch(sep, jobs_list, opts, jobs, json_out)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: also a temporary a writer had no time to note
+        if not opts.to_stdout:
+            for folder in _output_folders(jobs_list):
+                remove_stale_temps(folder, mine=True)
+        raise
     finally:
         torch.set_num_threads(threads)
     if len(jobs_list) > 1 and not (opts.to_stdout or opts.to_file):
@@ -152,6 +157,10 @@ def separate(
         if len(jobs_list) > 1:
             console.error(f"{len(failed)} of {len(jobs_list)} inputs failed")
         raise typer.Exit(1)
+
+
+def _output_folders(jobs_list) -> list[str]:
+    return sorted({os.path.dirname(p) or "." for job in jobs_list for p in job.outputs.values()})
 
 
 def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
