@@ -119,6 +119,62 @@ def test_file_mode_json_matches_the_metrics(pair):
     assert over["si_sdri_mean"] > 1.0
 
 
+def test_file_mode_loads_neither_torch_nor_scipy(pair):
+    """Scoring files needs numpy and soundfile only: torch and scipy were most of its start-up."""
+    root, refs, ests = pair
+    probe = (
+        "import sys\n"
+        f"sys.argv = ['cocktail', 'eval', '--reference', {str(root / 'ref')!r}, '--estimate', {str(root / 'est')!r}, '--json']\n"
+        "from cocktail_cli.__main__ import main\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'scipy', 'librosa', 'mir_eval'}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    scored = json_lines(proc.stdout.split("LOADED")[0])
+    assert scored[0]["systems"]["estimate"]["baby_cry"]["sdr"] is not None
+    assert proc.stdout.rsplit("LOADED", 1)[1].strip() == "[]"
+
+
+def test_estimates_in_webm_are_scored(tmp_path):
+    """Estimates delivered compressed are read through PyAV (Opus in WebM, whose decoder removes
+    the codec's delay; the AAC files PyAV writes do not record theirs, so M4A is tested elsewhere)."""
+    from encode import encode
+
+    sr = 48000
+    t = np.arange(2 * sr) / sr
+    refs = np.stack([0.1 * np.sin(2 * np.pi * f * t) * (1 + np.sin(2 * np.pi * (k + 1) * t)) for k, f in
+                     enumerate((220, 330, 550, 770, 990))])
+    write_stems(tmp_path / "ref" / "m1", refs, sr=sr)
+    (tmp_path / "est" / "m1").mkdir(parents=True)
+    for k, cls in enumerate(CLASSES):
+        encode(tmp_path / "est" / "m1" / f"{cls}.webm", refs[k][None], sr)
+    result = invoke("--reference", str(tmp_path / "ref" / "m1"), "--estimate", str(tmp_path / "est" / "m1"), "--json")
+    assert result.exit_code == 0, result.output
+    scored = json_lines(result.stdout)[0]["systems"]["estimate"]
+    assert all(scored[c]["sdr"] > 10 for c in CLASSES), scored
+
+
+def test_shards_together_score_every_mixture_once(tmp_path):
+    rng = np.random.default_rng(5)
+    for k in range(7):
+        refs = stem_signals(rng, [True] * 5)
+        write_stems(tmp_path / "ref" / f"m{k}", refs)
+        write_stems(tmp_path / "est" / f"m{k}", estimates_of(refs, rng), with_mix=False)
+    scored = []
+    for k in (1, 2, 3):
+        result = invoke("--reference", str(tmp_path / "ref"), "--estimate", str(tmp_path / "est"), "--json",
+                        "--shard", f"{k}/3")
+        assert result.exit_code == 0, result.output
+        lines = json_lines(result.stdout)
+        assert lines[-1]["type"] == "aggregate" and lines[-1]["mixtures"] == len(lines) - 1
+        scored.append([line["id"] for line in lines[:-1]])
+    assert sorted(i for shard in scored for i in shard) == [f"m{k}" for k in range(7)]
+    assert [len(shard) for shard in scored] == [3, 2, 2]
+    result = invoke("--reference", str(tmp_path / "ref"), "--estimate", str(tmp_path / "est"), "--shard", "4/3")
+    assert result.exit_code != 0 and "K counts from 1 to N" in str(result.exception)
+
+
 def test_folders_of_folders_csv_and_table(pair, tmp_path):
     root, refs, ests = pair
     rng = np.random.default_rng(1)

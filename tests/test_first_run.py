@@ -51,6 +51,27 @@ def test_separate_example_writes_five_stems_that_sum_to_it(cli, tmp_path, monkey
     assert len(loud) >= 2, loud
 
 
+def test_readme_command_1_prints_its_closing_line_on_a_terminal_only(cli, tmp_path, monkeypatch):
+    """What the README shows command 1 ending with, and where: on a terminal, not when piped; and
+    its output folder out/ is one git ignores."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("Command 1 takes", 1)[1].split("```", 2)
+    assert "in a terminal" in section[0]
+    shown = section[1].strip()
+    monkeypatch.delenv("COCKTAIL_MODEL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli("separate", "--example", "-o", "out/")
+    assert code == 0 and out == "" and err == ""  # piped: nothing but errors and warnings
+    monkeypatch.setenv("COCKTAIL_PROGRESS", "1")  # as on a terminal
+    code, out, err = cli("separate", "--example", "-o", "out/")
+    pattern = re.escape(shown).replace(r"20\.0\ s\ of\ audio\ in\ 1\.3\ s\ \(15x", r"20\.0\ s\ of\ audio\ in\ [\d.]+\ s\ \([\d.]+x")
+    assert code == 0 and re.fullmatch(pattern, err.strip().splitlines()[-1]), (shown, err)
+    ignored = [line.strip() for line in (Path(__file__).resolve().parents[1] / ".gitignore").read_text().splitlines()]
+    assert "/out/" in ignored
+
+
 def test_separate_without_inputs_names_the_example(cli, tmp_path):
     code, out, err = cli("separate", "-o", tmp_path, "--json")
     assert code == 1 and "--example" in err and len(err.strip().splitlines()) == 1

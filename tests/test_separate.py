@@ -301,6 +301,7 @@ def test_integer_output_is_scaled_together_with_a_warning(run, tmp_path):
     code, out, err = run(src, "-o", tmp_path / "out", "--bits", "16", "--json")
     assert code == 0, err
     assert "warning" in err and "loud.wav" in err and "scaled all stems" in err
+    assert f"so they sum to {json.loads(out)['scale']:.2f}x the input" in err
     scale = json.loads(out)["scale"]
     assert 0 < scale < 1
     stems = read_stems(tmp_path / "out", track="loud")
@@ -342,6 +343,59 @@ def test_progress_columns_count_seconds_of_audio_and_speed():
     batch_task = SimpleNamespace(fields={}, completed=1, total=3, speed=0.02)
     assert amount.render(file_task).plain == "12.3/600.0 s audio" and speed.render(file_task).plain == "41x real time"
     assert amount.render(batch_task).plain == "1/3" and speed.render(batch_task).plain == ""
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_progress_lines_fit_the_terminal(monkeypatch, width):
+    """A 10-minute (and an hour-long) file's bar, with its speed, on one line of an 80-column terminal."""
+    from rich.console import Console
+
+    from cocktail_cli import console
+
+    term = Console(width=width, force_terminal=True, record=True, color_system=None)
+    monkeypatch.setattr(console, "_err_console", term)
+    progress = console.make_audio_progress(enabled=True)
+    clock = iter(np.arange(0.0, 100.0, 0.5))
+    progress.get_time = lambda: next(clock)
+    progress.add_task("3 files", total=3, completed=1)
+    tasks = [progress.add_task(name, total=total, unit="audio")
+             for name, total in (("a-ten-minute-field-recording-2026-12-02.wav", 600.0), ("long.flac", 3600.0))]
+    for step in range(1, 6):
+        for task, total in zip(tasks, (600.0, 3600.0)):
+            progress.update(task, completed=total * step / 6)
+    term.print(progress.make_tasks_table(progress.tasks))
+    lines = term.export_text().splitlines()
+    assert len(lines) == 3 and max(len(line) for line in lines) <= width
+    assert "500.0/600.0 s audio" in lines[1] and "x real time" in lines[1]
+    assert "3000.0/3600.0 s audio" in lines[2] and "x real time" in lines[2]
+
+
+def test_json_goes_to_standard_output_while_a_terminal_shows_progress(default_model, tmp_path):
+    """``cocktail separate x --json > x.jsonl`` on a terminal: the lines reach the file (Rich's
+    live display used to take over standard output and print them on the terminal)."""
+    import pty
+
+    src = write(tmp_path / "mix.wav", scene(2.0, 16000), 16000)
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", src, "-o", str(tmp_path / "out"), "--json"],
+                              stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 1 << 16)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0
+    lines = proc.stdout.decode().splitlines()
+    assert len(lines) == 1 and json.loads(lines[0])["input"] == src
+    assert b'"outputs"' not in shown and b"5 stems in" in shown  # the terminal got the summary, not the JSON
 
 
 def test_summary_says_where_the_stems_went(run, tmp_path, monkeypatch):
@@ -411,6 +465,20 @@ def _inf_late_file(path):  # the bad sample comes after several blocks have been
     write(path, x, 16000, subtype="FLOAT")
 
 
+def _cut_m4a(path):  # a phone recording copied half-way: the index at its end never came
+    from encode import encode
+
+    encode(path, scene(2.0, 44100), 44100)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) // 2])
+
+
+def _short_webm(path):  # one Opus frame
+    from encode import encode
+
+    encode(path, scene(0.001, 48000), 48000)
+
+
 def _truncated_flac(path):
     write(path, scene(2.0, 16000), 16000)
     data = Path(path).read_bytes()
@@ -427,6 +495,9 @@ def _truncated_flac(path):
         ("notes.txt", lambda p: p.write_text("hello"), "cannot decode"),
         ("cut.flac", _truncated_flac, "decode"),
         ("short.wav", lambda p: write(p, scene(0.01, 16000), 16000), "too short"),
+        ("one.wav", lambda p: write(p, scene(0.01, 16000)[:, :1], 16000), "(1 sample;"),
+        ("cut.m4a", _cut_m4a, "cannot decode audio (corrupt or unsupported format)"),
+        ("short.webm", _short_webm, "too short"),
         ("nan.wav", _nan_file, "NaN"),
         ("inf.wav", _inf_late_file, "NaN or infinite"),
     ],
@@ -441,7 +512,65 @@ def test_bad_inputs_one_line_no_partial_output(run, tmp_path, monkeypatch, name,
     lines = err.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and expected in lines[0], err
     assert "Traceback" not in err and out == ""
-    assert no_partial_files(tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # not even an empty folder
+
+
+def test_phone_and_webm_recordings_are_separated_like_any_file(run, tmp_path):
+    """M4A/AAC (what phones record) and Opus in WebM, which libsndfile cannot read, decode
+    through PyAV, found in a folder search like any audio file."""
+    from encode import encode
+
+    from cocktail_cli.audio import read_audio
+
+    (tmp_path / "rec").mkdir()
+    encode(tmp_path / "rec" / "phone.m4a", scene(2.5, 44100, channels=2), 44100)
+    encode(tmp_path / "rec" / "voice.webm", scene(2.0, 48000, seed=1), 48000)
+    code, out, err = run(tmp_path / "rec", "-o", tmp_path / "out", "--bits", "32", "--json")
+    assert code == 0, err
+    for track, rate, channels in (("phone", 44100, 2), ("voice", 48000, 1)):
+        decoded, sr = read_audio(tmp_path / "rec" / f"{track}{'.m4a' if track == 'phone' else '.webm'}")
+        assert sr == rate and decoded.shape[0] == channels
+        stems = read_stems(tmp_path / "out", track=track)
+        total = sum(stems[s][0] for s in CLASSES)
+        assert all(stems[s][1] == rate for s in CLASSES) and total.shape == decoded.shape
+        assert np.abs(total - decoded).max() < 1e-4
+
+
+@pytest.mark.parametrize("ext,sr", [(".m4a", 44100), (".webm", 48000)])
+def test_pyav_decodes_faithfully_block_by_block(tmp_path, monkeypatch, ext, sr):
+    from encode import encode
+
+    from cocktail_cli.audio import open_audio, read_audio
+
+    n = 6 * sr
+    t = np.arange(n) / sr
+    chirp = (0.3 * np.sin(2 * np.pi * (200 + 150 * t) * t)).astype(np.float32)[None]
+    path = encode(tmp_path / f"chirp{ext}", chirp, sr)
+    with open_audio(path) as reader:
+        assert (reader.samplerate, reader.channels, reader.frames) == (sr, 1, None)
+        assert abs(reader.estimated_frames - n) < 0.05 * sr  # the container's duration, for progress
+        blocks = list(reader.blocks(20000))
+    assert len(blocks) > 5 and max(b.shape[1] for b in blocks[:-1]) < 20000 + 4096  # streamed, not whole
+    whole, rate = read_audio(path)
+    assert rate == sr and np.array_equal(np.concatenate(blocks, axis=1), whole)
+    from scipy.signal import correlate
+
+    lag = int(np.argmax(correlate(whole[0, : n - 1], chirp[0, : n - 4096], "valid", method="fft")))  # codec delay
+    assert lag <= 2048
+    m = min(n, whole.shape[1] - lag)
+    error = whole[0, lag : lag + m] - chirp[0, :m]
+    assert 10 * np.log10(np.sum(chirp[0, :m] ** 2) / np.sum(error**2)) > 15
+
+
+def test_a_cut_webm_is_separated_with_the_truncation_warning(run, tmp_path):
+    from encode import encode
+
+    path = encode(tmp_path / "cut.webm", scene(4.0, 48000), 48000)
+    data = Path(path).read_bytes()
+    Path(path).write_bytes(data[: len(data) // 2])
+    code, out, err = run(path, "-o", tmp_path / "out")
+    assert code == 0, err
+    assert "truncated: header says 4.0" in err and "separated what is there" in err and len(err.strip().splitlines()) == 1
 
 
 def test_unwritable_output_is_refused_before_work(run, tmp_path):
@@ -472,12 +601,22 @@ def test_damaged_checkpoint_one_line(run, tmp_path, model_path, damage, expected
     assert no_partial_files(tmp_path / "out")
 
 
-def test_missing_default_model_is_one_clear_line(run, tmp_path, monkeypatch):
-    monkeypatch.setenv("COCKTAIL_MODEL", str(tmp_path / "nowhere.pt"))
+def test_a_bad_cocktail_model_is_named_with_its_value(run, tmp_path, monkeypatch):
+    """COCKTAIL_MODEL is set: the line names it and its value, and does not ask to set it."""
     src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
-    code, _, err = run(src, "-o", tmp_path / "out")
-    assert code == 1 and "default model not found" in err and "nowhere.pt" in err
-    assert len(err.strip().splitlines()) == 1
+    (tmp_path / "garbled.pt").write_bytes(b"not a checkpoint")
+    for value, problem in ((tmp_path / "nowhere.pt", "checkpoint not found"), (tmp_path / "garbled.pt", "not a cocktail checkpoint")):
+        monkeypatch.setenv("COCKTAIL_MODEL", str(value))
+        code, _, err = run(src, "-o", tmp_path / "out")
+        assert code == 1 and f"error: COCKTAIL_MODEL={value}: {problem}" in err and "or set COCKTAIL_MODEL" not in err
+        assert len(err.strip().splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_model_folder_is_called_a_folder(run, tmp_path):
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    (tmp_path / "runs").mkdir()
+    code, _, err = run(src, "--model", tmp_path / "runs", "-o", tmp_path / "out")
+    assert code == 1 and f"{tmp_path / 'runs'}: is a folder, not a checkpoint" in err and "damaged" not in err
 
 
 def test_model_option_rebuilds_any_architecture(run, tmp_path):
@@ -505,12 +644,149 @@ def test_model_option_rebuilds_any_architecture(run, tmp_path):
         (["--filename", "{nope}/{stem}.{ext}"], "unknown field"),
         (["--stems", "speech,cat"], "unknown stem"),
         (["--stems", "speech", "-o", "-", "--json"], "--json"),
+        (["-o", "OUT/out.wav"], "-o OUT/out.wav writes one stem to the file OUT/out.wav; choose one with --stems"),
+        (["-o", "OUT/out.wav", "--stems", "speech", "--format", "flac"], "names a wav file but --format is flac"),
+        (["--filename", "../../x/{stem}.{ext}"], "leaves the output folder"),
+        (["--filename", "/tmp/x/{stem}.{ext}"], "leaves the output folder"),
+        (["--shard", "0/4"], "K counts from 1 to N"),
+        (["--shard", "5/4"], "K counts from 1 to N"),
+        (["--shard", "two"], "--shard takes K/N"),
     ],
 )
 def test_option_errors(run, tmp_path, args, expected):
     src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    args = [str(a).replace("OUT", str(tmp_path / "o")) for a in args]
     code, out, err = run(src, *args)
+    expected = expected.replace("OUT", str(tmp_path / "o"))
     assert code != 0 and expected in err and "Traceback" not in err and out == ""
+    assert not (tmp_path / "o").exists() and not (tmp_path / "separated").exists()
+
+
+def test_one_stem_into_one_file(run, tmp_path):
+    src = write(tmp_path / "mix.wav", scene(1.5, 16000), 16000)
+    code, out, err = run(src, "--stems", "speech", "-o", tmp_path / "speech.flac", "--json")
+    assert code == 0, err
+    assert json.loads(out)["outputs"] == {"speech": str(tmp_path / "speech.flac")}
+    info = sf.info(str(tmp_path / "speech.flac"))
+    assert (info.format, info.samplerate, info.frames) == ("FLAC", 16000, 24000)
+    code, _, err = run(src, "--stems", "speech", "--rest", "-o", tmp_path / "two.wav")
+    assert code != 0 and "choose one with --stems (got speech, rest)" in err and not (tmp_path / "two.wav").exists()
+    other = write(tmp_path / "b.wav", scene(1.0, 16000), 16000)
+    code, _, err = run(src, other, "--stems", "dog", "-o", tmp_path / "dog.wav")
+    assert code != 0 and "takes exactly one input (got 2)" in err and not (tmp_path / "dog.wav").exists()
+
+
+def test_stem_names_are_case_insensitive(run, tmp_path):
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    code, _, err = run(src, "--stems", "Speech,DOG", "-o", tmp_path / "out")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out" / "mix").iterdir()) == ["dog.wav", "speech.wav"]
+
+
+def test_running_twice_on_a_folder_separates_the_same_files(run, tmp_path, monkeypatch):
+    """Neither the output folder nor stems cocktail wrote elsewhere are inputs of a folder search."""
+    folder = tmp_path / "dir"
+    folder.mkdir()
+    for i in range(2):
+        write(folder / f"rec{i}.wav", scene(1.0, 16000, seed=i), 16000)
+    monkeypatch.chdir(folder)
+
+    def wavs() -> int:
+        return sum(1 for _ in folder.rglob("*.wav"))
+
+    assert run(".")[0] == 0 and wavs() == 2 + 10
+    assert run(".")[0] == 0 and wavs() == 2 + 10  # ./separated/ is this run's output folder
+    code, out, err = run(".", "-o", "again", "--json")  # ./separated/ now only holds cocktail's stems
+    assert code == 0, err
+    assert sorted(json.loads(line)["input"] for line in out.splitlines()) == ["rec0.wav", "rec1.wav"]
+    assert wavs() == 2 + 20
+    code, _, err = run("separated")
+    assert code == 1 and "folder contains no audio files (leaving out 10: the output folder and stems cocktail wrote)" in err
+    code, _, err = run("separated/rec0/speech.wav", "-o", "explicit")  # named on its own: separated
+    assert code == 0, err
+    code, out, err = run(".", "-o", ".", "--json")  # into the searched folder itself: the tags still tell
+    assert code == 0, err
+    assert sorted(json.loads(line)["input"] for line in out.splitlines()) == ["rec0.wav", "rec1.wav"]
+
+
+def test_a_terminal_on_standard_input_is_refused(default_model, tmp_path):
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", "-", "-o", str(tmp_path / "out")],
+                              stdin=secondary, capture_output=True, text=True, timeout=120)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: <stdin>: standard input is a terminal; pipe audio into it (sox in.wav -t wav - | cocktail separate -) "
+        "or give a file"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_run_leaves_no_folder(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("missing.wav")
+    assert code == 1 and "missing.wav: file not found" in err
+    assert not (tmp_path / "separated").exists()
+    bad = tmp_path / "late.wav"
+    _inf_late_file(bad)  # fails after stems were being written
+    code, _, err = run(bad, "-o", tmp_path / "deep" / "out")
+    assert code == 1 and not (tmp_path / "deep").exists()
+
+
+def test_a_full_disk_is_named_as_one(default_model, tmp_path):
+    """Standard output to /dev/full: the write fails as on a full disk (ENOSPC)."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    src = write(tmp_path / "mix.wav", scene(1.0, 16000), 16000)
+    with open("/dev/full", "wb") as full:
+        proc = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", src, "--stems", "speech", "-o", "-"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["error: <stdout>: cannot write to standard output (no space left on device)"]
+
+
+def test_a_full_file_system_is_named_as_one(default_model, tmp_path):
+    """A 256 KiB file system (tmpfs, where this runs as root): libsndfile says "System error"."""
+    small = tmp_path / "small"
+    small.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        src = write(tmp_path / "long.wav", scene(10.0, 44100, channels=2), 44100)
+        for args in ((), ("--bits", "32"), ("--format", "flac")):
+            proc = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", src, "-o", str(small / "out"), *args],
+                                  capture_output=True, text=True, timeout=300)
+            lines = proc.stderr.strip().splitlines()
+            assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+            assert lines[0].startswith(f"error: {small / 'out' / 'long'}/") and lines[0].endswith(
+                ": cannot write (no space left on device)"), lines
+            assert not any(small.iterdir())  # nothing left, not even the folders
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
+def test_shards_together_do_every_file_once(run, tmp_path):
+    folder = tmp_path / "many"
+    (folder / "sub").mkdir(parents=True)
+    names = [f"f{i:02d}.wav" for i in range(7)] + ["sub/g.wav", "sub/h.wav"]
+    for i, name in enumerate(names):
+        write(folder / name, scene(0.5, 16000, seed=i), 16000)
+    done = []
+    for k in range(1, 5):
+        code, out, err = run(folder, "-o", tmp_path / "out", "--shard", f"{k}/4", "--json")
+        assert code == 0, err
+        done.append([json.loads(line)["input"] for line in out.splitlines()])
+    every = [i for shard in done for i in shard]
+    assert sorted(every) == sorted(str(folder / n) for n in names)  # each file once
+    assert [len(shard) for shard in done] == [3, 2, 2, 2]
+    code, out, _ = run(folder, "-o", tmp_path / "out", "--shard", "2/4", "--skip-existing", "--json")
+    assert code == 0 and all(json.loads(line).get("skipped") for line in out.splitlines())  # a re-run: nothing to do
 
 
 def test_same_output_from_two_inputs_is_refused(tmp_path):

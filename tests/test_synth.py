@@ -118,6 +118,29 @@ def test_mixtures_are_written_with_complete_metadata(tree, tmp_path):
     assert summary["active"]["dog"] == sum("dog" in r["active"] for r in rows)
 
 
+def test_m4a_and_webm_clips_are_mixed_like_wav_ones(tree, tmp_path):
+    """Clips recorded on phones (M4A/AAC) or in browsers (Opus in WebM) decode through PyAV."""
+    from encode import encode
+
+    for cls, ext in (("dog", ".m4a"), ("speech", ".webm")):
+        for wav in sorted((tree / cls).glob("*.wav")):
+            x, sr = sf.read(str(wav), dtype="float32")
+            encode(wav.with_suffix(ext), x[None], 48000 if ext == ".webm" else sr)
+            wav.unlink()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["synth", str(tree), "-o", str(out), "--count", "8", "--seconds", "1",
+                                      "--sample-rate", str(SR), "--seed", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["written"] == 8 and summary["skipped_files"] == 0
+    rows = [json.loads(line) for line in (out / "train" / "metadata.jsonl").read_text().splitlines()]
+    used = {Path(src["file"]).suffix for row in rows for src in row["sources"] if src["class"] in ("dog", "speech")}
+    assert used == {".m4a", ".webm"}
+    for row in rows:
+        for cls in ("dog", "speech"):
+            assert read_int16(out / "train" / row["id"] / f"{cls}.wav").any() == (cls in row["active"])
+
+
 def test_stems_sum_to_the_mix_and_nothing_clips(tree, tmp_path):
     # Loud sources (0 dBFS RMS each) force the common scaling.
     config = SynthConfig(**SMALL, level_dbfs=0.0, seed=2)

@@ -1,15 +1,24 @@
-"""Audio I/O shared by every command: read anything soundfile reads, resample, write atomically.
+"""Audio I/O shared by every command: read, resample, write atomically.
 
 Arrays are float32 with shape ``(channels, samples)`` (the torch convention), whatever the file's
 format, sample rate, channel count or bit depth.
+
+One reading path for every command (:func:`open_audio`, block by block; :func:`read_audio`, whole):
+libsndfile (soundfile) first, for what it decodes (WAV, FLAC, Ogg Vorbis and Opus, MP3, AIFF, ...,
+with exact lengths and truncation checks), then PyAV (FFmpeg's decoders, inside its wheel) for the
+rest: M4A/AAC as phones and messengers record, Opus in WebM, WMA, AMR, the sound track of a video.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import shutil
 import struct
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -21,10 +30,16 @@ from .atomic import atomic_open, make_temp
 from .console import quiet_c_stderr
 from .errors import AudioError
 
-#: Extensions picked up when a folder is given as input (what libsndfile decodes).
+#: Extensions picked up when a folder is given as input: what libsndfile decodes, then what PyAV
+#: adds (phone and messenger recordings, Windows Media, videos' sound tracks).
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".caf", ".w64"}
+    | {".m4a", ".m4b", ".aac", ".mp4", ".3gp", ".amr", ".webm", ".weba", ".mka", ".mkv", ".mov", ".wma", ".wmv", ".ac3"}
 )
+#: Frames per block that :meth:`AudioReader.blocks` yields by default.
+BLOCK_FRAMES = 1 << 16
+#: What a file neither libsndfile nor FFmpeg can open gets.
+UNDECODABLE = "cannot decode audio (corrupt or unsupported format)"
 #: Lossless output formats and the soundfile subtype for each ``bits`` value (16 by default).
 SUBTYPES = {
     "wav": {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"},
@@ -109,8 +124,18 @@ def check_input_file(name: str) -> None:
         raise AudioError("file is empty (0 bytes)", name)
 
 
+def check_stdin_readable(command: str = "separate") -> None:
+    """Refuse ``-`` when standard input is a terminal: audio has to be piped in, not typed."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        raise AudioError(
+            f"standard input is a terminal; pipe audio into it (sox in.wav -t wav - | cocktail {command} -) "
+            "or give a file", "<stdin>"
+        )
+
+
 def _open_source(path: str | os.PathLike | BinaryIO) -> tuple[object, str]:
     if isinstance(path, (str, os.PathLike)) and os.fspath(path) == STDIO:
+        check_stdin_readable()
         data = sys.stdin.buffer.read()
         if not data:
             raise AudioError("standard input is empty", "<stdin>")
@@ -122,30 +147,174 @@ def _open_source(path: str | os.PathLike | BinaryIO) -> tuple[object, str]:
     return path, getattr(path, "name", "<stream>")
 
 
+class AudioReader:
+    """An open input, read block by block in flat memory (see :func:`open_audio`).
+
+    ``samplerate`` and ``channels``; ``frames``: the length, exact for what libsndfile reads,
+    None when the container does not tell it exactly (``estimated_frames`` is then its announced
+    duration, for progress, or None); ``announced_frames``: what the header promises (more than
+    ``frames`` for a cut WAV, AIFF or MP3); ``exact``: whether lengths are exact.
+    """
+
+    samplerate: int
+    channels: int
+    frames: int | None
+    estimated_frames: int | None
+    announced_frames: int | None
+    exact: bool
+
+    def blocks(self, frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        """Float32 ``(channels, n)`` blocks of about ``frames`` frames until the end."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "AudioReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _SoundFileReader(AudioReader):
+    exact = True
+
+    def __init__(self, fh: sf.SoundFile, name: str, path):
+        self.fh, self.name = fh, name
+        self.samplerate, self.channels, self.frames = int(fh.samplerate), int(fh.channels), int(fh.frames)
+        self.estimated_frames = self.frames
+        announced = announced_frames(path) if isinstance(path, (str, os.PathLike)) else None
+        self.announced_frames = max(self.frames, announced or 0)
+
+    def blocks(self, frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        while True:
+            try:
+                with quiet_c_stderr():  # mpg123 prints notes on a damaged MP3; our one line says it
+                    data = self.fh.read(frames, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError) as err:
+                raise AudioError(f"cannot decode audio ({describe_error(err)})", self.name) from None
+            if data.shape[0] == 0:
+                return
+            yield data.T
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _AvReader(AudioReader):
+    """The first audio stream of anything FFmpeg opens, converted to float by its resampler."""
+
+    exact = False
+
+    def __init__(self, container, name: str):
+        import av
+
+        self.av, self.container, self.name = av, container, name
+        self.stream = next(iter(container.streams.audio), None)
+        if self.stream is None:
+            container.close()
+            raise AudioError("has no audio stream", name)
+        codec = self.stream.codec_context
+        self.samplerate, self.channels = int(codec.sample_rate or 0), int(codec.channels or 0)
+        if self.samplerate <= 0 or self.channels <= 0:
+            container.close()
+            raise AudioError(UNDECODABLE, name)
+        seconds = None
+        if self.stream.duration and self.stream.time_base:
+            seconds = float(self.stream.duration * self.stream.time_base)
+        elif container.duration:
+            seconds = container.duration / av.time_base
+        self.frames = None
+        self.estimated_frames = self.announced_frames = round(seconds * self.samplerate) if seconds else None
+        # one layout for the whole stream: the resampler follows a mid-stream change
+        self.resampler = av.AudioResampler(format="fltp", layout=codec.layout, rate=self.samplerate)
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        error = self.av.FFmpegError
+        try:
+            for packet in self.container.demux(self.stream):
+                try:
+                    decoded = packet.decode()  # the last, empty packet flushes the decoder
+                except error:  # a damaged packet: skipped, as players do
+                    continue
+                for frame in decoded:
+                    for out in self.resampler.resample(frame):
+                        yield out.to_ndarray()
+            for out in self.resampler.resample(None):
+                yield out.to_ndarray()
+        except error as err:
+            raise AudioError(f"cannot decode audio ({err})", self.name) from None
+
+    def blocks(self, frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
+        pending, have = [], 0
+        for data in self._frames():
+            pending.append(data)
+            have += data.shape[1]
+            if have >= frames:
+                yield np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32)
+                pending, have = [], 0
+        if have:
+            yield np.ascontiguousarray(np.concatenate(pending, axis=1), dtype=np.float32)
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def open_audio(path: str | os.PathLike | BinaryIO, name: str | None = None) -> AudioReader:
+    """Open an input for reading block by block: libsndfile first, then FFmpeg through PyAV.
+
+    ``path``: a file name or a seekable binary file (``"-"`` is the caller's to spool first:
+    :func:`read_audio` and ``separate`` do). ``name``: how messages name it. A file neither can
+    open raises :class:`AudioError` with libsndfile's reason (or :data:`UNDECODABLE`).
+    """
+    if name is None:
+        name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else getattr(path, "name", "<stream>")
+    if isinstance(path, (str, os.PathLike)):
+        check_input_file(os.fspath(path))
+    try:
+        with quiet_c_stderr():
+            return _SoundFileReader(sf.SoundFile(path), name, path)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        reason = describe_error(err) if isinstance(err, sf.LibsndfileError) else str(err)
+    if not isinstance(path, (str, os.PathLike)):
+        path.seek(0)
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a dependency; a broken install still gets one line
+        raise AudioError(f"cannot decode audio ({reason})", name) from None
+    try:
+        container = av.open(os.fspath(path) if isinstance(path, (str, os.PathLike)) else path, "r")
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        raise AudioError(f"cannot decode audio ({reason})", name) from None
+    try:
+        return _AvReader(container, name)
+    except av.FFmpegError:
+        container.close()
+        raise AudioError(UNDECODABLE, name) from None
+
+
 def read_audio(
     path: str | os.PathLike | BinaryIO,
     sample_rate: int | None = None,
     mono: bool = False,
 ) -> tuple[np.ndarray, int]:
-    """Read an audio file into float32 ``(channels, samples)``.
+    """Read an audio file into float32 ``(channels, samples)`` (through :func:`open_audio`).
 
     ``sample_rate``: resample to this rate (None keeps the file's). ``mono``: average channels.
     Raises :class:`AudioError` naming the file for anything unusable: missing, empty, not audio,
     corrupt, zero samples, NaN/inf samples.
     """
     source, name = _open_source(path)
-    try:
-        with quiet_c_stderr():
-            data, sr = sf.read(source, dtype="float32", always_2d=True)
-    except sf.LibsndfileError as err:
-        raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
-    except (RuntimeError, TypeError, ValueError) as err:
-        raise AudioError(f"cannot decode audio ({err})", name) from None
-    if data.shape[0] == 0:
+    with open_audio(source, name) as reader:
+        blocks = list(reader.blocks())
+        sr = reader.samplerate
+    if not blocks:
         raise AudioError("contains no audio samples", name)
-    if not np.isfinite(data).all():
+    audio = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1)
+    if not np.isfinite(audio).all():
         raise AudioError("contains NaN or infinite samples", name)
-    audio = np.ascontiguousarray(data.T)
+    audio = np.ascontiguousarray(audio)
     if mono and audio.shape[0] > 1:
         audio = audio.mean(axis=0, keepdims=True)
     if sample_rate is not None and sample_rate != sr:
@@ -177,13 +346,25 @@ def describe_error(err: Exception) -> str:
     return text.rstrip(".")
 
 
-def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
+@dataclass
+class AudioInfo:
+    samplerate: int
+    channels: int
+    frames: int  # exact, or what the container announces (counted by decoding when it says nothing)
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.samplerate
+
+
+def audio_info(path: str | os.PathLike) -> AudioInfo:
+    """Rate, channels and length of an input, from its header where it has one."""
     source, name = _open_source(path)
-    try:
-        with quiet_c_stderr():
-            return sf.info(source)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
+    with open_audio(source, name) as reader:
+        frames = reader.frames if reader.frames is not None else reader.estimated_frames
+        if frames is None:
+            frames = sum(block.shape[1] for block in reader.blocks())
+        return AudioInfo(reader.samplerate, reader.channels, int(frames))
 
 
 def resample(audio: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.ndarray:
@@ -254,17 +435,24 @@ class FloatWav:
     writes: WAVE_FORMAT_IEEE_FLOAT with an 18-byte fmt chunk (cbSize 0), a fact chunk with the
     frame count, then the samples; the sizes are filled in by :meth:`close`. ``file`` is a path
     or a seekable binary file. Same ``write(frames)``/``close()`` as a ``soundfile.SoundFile``.
+    ``comment``: an INFO ICMT text before the samples, as libsndfile writes its ``comment``.
     """
 
     #: RIFF sizes are 32-bit: the most data bytes a WAV file can hold next to this header.
     MAX_DATA = 0xFFFFFFFF - 50
 
-    def __init__(self, file, sample_rate: int, channels: int):
+    def __init__(self, file, sample_rate: int, channels: int, comment: str | None = None):
         self.own = isinstance(file, (str, os.PathLike))
         self.fh = open(file, "wb") if self.own else file
         self.channels, self.frames = int(channels), 0
         self.start = self.fh.tell()
         align = 4 * self.channels
+        info = b""
+        if comment:
+            text = comment.encode("utf-8") + b"\0"
+            text += b"\0" * (len(text) & 1)
+            info = b"LIST" + (12 + len(text)).to_bytes(4, "little") + b"INFO" + b"ICMT" + len(text).to_bytes(4, "little") + text
+        self.header = 58 + len(info)  # RIFF + WAVE, fmt, fact, LIST, data headers
         self.fh.write(
             b"RIFF" + (0).to_bytes(4, "little") + b"WAVE"
             + b"fmt " + (18).to_bytes(4, "little")
@@ -272,6 +460,7 @@ class FloatWav:
             + np.array([sample_rate, sample_rate * align], "<u4").tobytes()  # rate, bytes per second
             + np.array([align, 32, 0], "<u2").tobytes()  # block align, bits, cbSize
             + b"fact" + (4).to_bytes(4, "little") + (0).to_bytes(4, "little")
+            + info
             + b"data" + (0).to_bytes(4, "little")
         )
 
@@ -282,7 +471,7 @@ class FloatWav:
             data = data[:, None]
         if data.ndim != 2 or data.shape[1] != self.channels:
             raise ValueError(f"expected (samples, {self.channels}) frames, got shape {frames.shape}")
-        if (self.frames + data.shape[0]) * 4 * self.channels > self.MAX_DATA:
+        if (self.frames + data.shape[0]) * 4 * self.channels > self.MAX_DATA - (self.header - 58):
             raise RuntimeError("a WAV file holds at most 4 GiB; write 24-bit FLAC for longer audio")
         self.fh.write(data.data)
         self.frames += data.shape[0]
@@ -293,7 +482,7 @@ class FloatWav:
         try:
             size = self.frames * 4 * self.channels
             end = self.fh.tell()
-            for offset, value in ((4, 50 + size), (46, self.frames), (54, size)):
+            for offset, value in ((4, self.header - 8 + size), (46, self.frames), (self.header - 4, size)):
                 self.fh.seek(self.start + offset)
                 self.fh.write(int(value).to_bytes(4, "little"))
             self.fh.seek(end)
@@ -310,12 +499,20 @@ class FloatWav:
         self.close()
 
 
-def open_writer(file, fmt: str, bits: int, sample_rate: int, channels: int):
+def open_writer(file, fmt: str, bits: int, sample_rate: int, channels: int, comment: str | None = None):
     """A writer (``write(frames)``, ``close()``) for ``fmt``/``bits``: :class:`FloatWav` for
-    32-bit WAV, a ``soundfile.SoundFile`` otherwise. ``file``: a path or a binary file."""
+    32-bit WAV, a ``soundfile.SoundFile`` otherwise. ``file``: a path or a binary file.
+    ``comment``: written in the file's header (WAV INFO, FLAC and Vorbis comments, MP3 ID3)."""
     subtype = subtype_for(fmt, bits)
     if fmt == "wav" and subtype == "FLOAT":
-        return FloatWav(file, sample_rate, channels)
+        return FloatWav(file, sample_rate, channels, comment)
+    writer = _soundfile_writer(file, fmt, subtype, sample_rate, channels)
+    if comment:
+        writer.comment = comment
+    return writer
+
+
+def _soundfile_writer(file, fmt: str, subtype: str, sample_rate: int, channels: int) -> sf.SoundFile:
     if fmt in LOSSY:
         major, _, level = LOSSY[fmt]
         try:
@@ -363,7 +560,7 @@ def write_audio(
         with atomic_open(name) as fh, open_writer(fh, fmt, bits, sample_rate, frames.shape[1]) as out:
             out.write(frames)
     except OSError as err:
-        raise AudioError(f"cannot write ({err.strerror or err})", name) from None
+        raise AudioError(f"cannot write ({write_error(err, name)})", name) from None
     return name
 
 
@@ -373,19 +570,71 @@ def peak_scale(stems: np.ndarray, limit: float = 0.999) -> float:
     return 1.0 if peak <= limit else limit / peak
 
 
-def check_writable_dir(folder: str | os.PathLike) -> None:
+def check_writable_dir(folder: str | os.PathLike, create: bool = True) -> None:
     """Fail early, naming the folder, when outputs could not be written there.
 
     Probes by creating (and removing) a temporary file: permission bits say nothing for root, and
-    a read-only mount or a path under a regular file only shows on an actual write.
+    a read-only mount or a path under a regular file only shows on an actual write. ``create``
+    False leaves a missing folder missing (it is made when a file is about to be written in it,
+    so a run that fails leaves no empty folder behind): the probe goes to its nearest existing
+    parent instead.
     """
     name = os.fspath(folder)
     if os.path.exists(name) and not os.path.isdir(name):
         raise AudioError("output path exists and is not a folder", name)
+    probe_dir = name
+    if not create:
+        while probe_dir and not os.path.exists(probe_dir):
+            parent = os.path.dirname(os.path.abspath(probe_dir))
+            if parent == os.path.abspath(probe_dir):
+                break
+            probe_dir = parent
+        if not os.path.isdir(probe_dir):
+            raise AudioError(f"output folder cannot be made ({probe_dir} is not a folder)", name)
     try:
-        os.makedirs(name, exist_ok=True)
-        fd, tmp = make_temp(os.path.join(name, "probe"))
+        if create:
+            os.makedirs(name, exist_ok=True)
+        fd, tmp = make_temp(os.path.join(probe_dir, "probe"))
         os.close(fd)
         os.unlink(tmp)
     except OSError as err:
         raise AudioError(f"output folder is not writable ({err.strerror or err})", name) from None
+
+
+#: Starts the comment of every stem ``cocktail separate`` writes: a folder search leaves such
+#: files out, so running twice on a folder does not separate the first run's stems.
+STEM_COMMENT = "stem separated by cocktail"
+#: How much of a file's start :func:`is_cocktail_output` reads: every format cocktail writes
+#: keeps its comment in the header (WAV INFO before the data, FLAC and Vorbis comments, ID3v2).
+_HEADER_BYTES = 1 << 14
+
+
+def stem_comment(stem: str, source: str) -> str:
+    from . import __version__
+
+    return f"{STEM_COMMENT} {__version__}: {stem} of {os.path.basename(source)}"
+
+
+def is_cocktail_output(path: str | os.PathLike) -> bool:
+    """True for a stem file ``cocktail separate`` wrote (its header carries :data:`STEM_COMMENT`)."""
+    if Path(path).suffix.lower().lstrip(".") not in FORMATS:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            return STEM_COMMENT.encode() in fh.read(_HEADER_BYTES)
+    except OSError:
+        return False
+
+
+def write_error(err: BaseException, path: str | os.PathLike) -> str:
+    """What stopped a write, in words: libsndfile says "System error" for a full disk."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return "no space left on device"
+    try:
+        if shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < 1 << 20:
+            return "no space left on device"
+    except OSError:
+        pass
+    if isinstance(err, OSError):
+        return err.strerror or str(err)
+    return describe_error(err)

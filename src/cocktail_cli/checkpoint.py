@@ -81,6 +81,8 @@ def read_raw(path: str | os.PathLike) -> dict:
     name = os.fspath(path)
     if not os.path.exists(name):
         raise CheckpointError("checkpoint not found", name)
+    if os.path.isdir(name):
+        raise CheckpointError("is a folder, not a checkpoint (give the .pt file that cocktail train wrote)", name)
     if os.path.getsize(name) == 0:
         raise CheckpointError("checkpoint is empty (0 bytes)", name)
     try:

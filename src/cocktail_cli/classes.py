@@ -7,10 +7,10 @@ N_CLASSES = len(CLASSES)
 
 
 def parse_stems(spec: str | None) -> list[str]:
-    """Parse a comma-separated stem list (``"speech,dog"``), keeping the canonical order."""
-    if spec is None or spec.strip() in ("", "all"):
+    """Parse a comma-separated stem list (``"speech,dog"``, any case), keeping the canonical order."""
+    if spec is None or spec.strip().lower() in ("", "all"):
         return list(CLASSES)
-    wanted = [s.strip() for s in spec.split(",") if s.strip()]
+    wanted = [s.strip().lower() for s in spec.split(",") if s.strip()]
     unknown = [s for s in wanted if s not in CLASSES]
     if unknown:
         raise ValueError(f"unknown stem(s) {', '.join(unknown)}; choose from {', '.join(CLASSES)}")

@@ -88,9 +88,14 @@ def interactive() -> bool:
     return get_err_console().is_terminal and not os.environ.get("CI")
 
 
-def make_progress(enabled: bool | None = None, transient: bool = False, amount_columns: tuple | None = None) -> Progress:
+def make_progress(
+    enabled: bool | None = None, transient: bool = False, amount_columns: tuple | None = None, width_left: int = 0
+) -> Progress:
     """A Rich progress bar on a terminal; a silent no-op object otherwise. ``amount_columns``
-    replace the default ``M/N`` between the bar and the times."""
+    replace the default ``M/N`` between the bar and the times. ``width_left``: the most
+    characters those columns take; non-zero keeps every line within the terminal's width (80
+    columns and up): the description is cut with an ellipsis, the bar is short, and the elapsed
+    time is left out (the time remaining stays)."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -100,19 +105,32 @@ def make_progress(enabled: bool | None = None, transient: bool = False, amount_c
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
+    from rich.table import Column
 
     if enabled is None:
         enabled = interactive()
+    out = get_err_console()
+    description = TextColumn("[progress.description]{task.description}")
+    times = [TimeElapsedColumn(), TimeRemainingColumn()]
+    bar = BarColumn()
+    if width_left:
+        # spinner 1, bar 12, time remaining 7, and a space between each two of the columns
+        room = out.width - (1 + 12 + width_left + 7 + 3 + len(amount_columns or ()))
+        description = TextColumn(
+            "[progress.description]{task.description}",
+            table_column=Column(no_wrap=True, overflow="ellipsis", max_width=max(8, room)),
+        )
+        times, bar = [TimeRemainingColumn()], BarColumn(bar_width=12)
     return Progress(
         SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
+        description,
+        bar,
         *(amount_columns or (MofNCompleteColumn(),)),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=get_err_console(),
+        *times,
+        console=out,
         disable=not enabled,
         transient=transient,
+        redirect_stdout=False,  # standard output carries --json lines and audio, never the display
     )
 
 
@@ -171,9 +189,13 @@ def make_audio_progress(enabled: bool | None = None) -> Progress:
     ``M/N``.
     """
     from rich.progress import ProgressColumn
+    from rich.table import Column
     from rich.text import Text
 
     class AmountColumn(ProgressColumn):
+        def __init__(self):
+            super().__init__(table_column=Column(no_wrap=True))
+
         def render(self, task) -> Text:
             if task.fields.get("unit") == "audio":
                 return Text(audio_progress_text(task.completed, task.total), style="progress.download")
@@ -181,9 +203,13 @@ def make_audio_progress(enabled: bool | None = None) -> Progress:
             return Text(f"{task.completed:.0f}/{total}", style="progress.download")
 
     class SpeedColumn(ProgressColumn):
+        def __init__(self):
+            super().__init__(table_column=Column(no_wrap=True))
+
         def render(self, task) -> Text:
             if task.fields.get("unit") != "audio":
                 return Text("")
             return Text(speed_text(task.speed), style="progress.data.speed")
 
-    return make_progress(enabled, amount_columns=(AmountColumn(), SpeedColumn()))
+    # "3600.0/3600.0 s audio" and "150x real time": an hour-long file still fits 80 columns
+    return make_progress(enabled, amount_columns=(AmountColumn(), SpeedColumn()), width_left=21 + 14)

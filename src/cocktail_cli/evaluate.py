@@ -41,6 +41,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -49,7 +50,9 @@ from .audio import AUDIO_EXTENSIONS, read_audio
 from .classes import CLASSES
 from .errors import AudioError, CocktailError
 from .metrics import ABSENT_THRESHOLD_DB, active_references, bss_eval, leakage_db, si_sdr
-from .stft import STFTConfig
+
+if TYPE_CHECKING:
+    from .stft import STFTConfig  # torch: imported only where an oracle or the model needs it
 
 MIX_NAME = "mix"
 ORACLES = ("irm1", "irm2", "ibm")
@@ -231,7 +234,7 @@ def find_mixtures(data_dir: Path, split: str | None = None) -> list[tuple[str, P
 # -- estimates ----------------------------------------------------------------------------------
 
 
-def oracle_estimates(references: np.ndarray, mixture: np.ndarray, kind: str, stft: STFTConfig) -> np.ndarray:
+def oracle_estimates(references: np.ndarray, mixture: np.ndarray, kind: str, stft: "STFTConfig") -> np.ndarray:
     """Stems from ideal masks applied to the mixture's STFT: ``(C, T)`` from ``(C, T)`` references.
 
     ``irm1``: |S_i| / sum_j |S_j|; ``irm2``: |S_i|^2 / sum_j |S_j|^2; ``ibm``: 1 for the loudest
@@ -278,14 +281,20 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def score_stems(
-    references: np.ndarray, estimates: np.ndarray, mixture: np.ndarray, status: list[str]
+    references: np.ndarray,
+    estimates: np.ndarray,
+    mixture: np.ndarray,
+    status: list[str],
+    bss: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, dict]:
     """Per-stem metrics ``{class: {status, sdr, sir, sar, si_sdr, si_sdri, leakage_db}}``.
 
+    ``bss``: these estimates' SDR, SIR and SAR if already computed (computed here otherwise).
     Values that are undefined for the stem's status, or infinite, are None.
     """
-    active = np.array([s != "absent" for s in status])
-    sdr, sir, sar = bss_eval(references, estimates, active=active)
+    if bss is None:
+        bss = bss_eval(references, estimates, active=np.array([s != "absent" for s in status]))
+    sdr, sir, sar = bss
     est_si_sdr = si_sdr(estimates, references)
     mix_si_sdr = si_sdr(np.broadcast_to(mixture, references.shape), references)
     out = {}
@@ -313,6 +322,10 @@ def score_mixture(
     """Score every system's estimates ``(C, T)`` of one mixture (the mixture floor is added)."""
     status = stem_status(data.references, data.mixture, threshold_db)
     all_systems = {"mixture": np.broadcast_to(data.mixture, data.references.shape), **systems}
+    # all systems in one call: they share the references' correlations and factorisations
+    sdr, sir, sar = bss_eval(
+        data.references, np.stack(list(all_systems.values())), active=np.array([s != "absent" for s in status])
+    )
     return {
         "type": "mixture",
         "id": data.id,
@@ -320,7 +333,8 @@ def score_mixture(
         "samples": int(data.references.shape[-1]),
         "status": dict(zip(CLASSES, status)),
         "systems": {
-            name: score_stems(data.references, est, data.mixture, status) for name, est in all_systems.items()
+            name: score_stems(data.references, est, data.mixture, status, (sdr[k], sir[k], sar[k]))
+            for k, (name, est) in enumerate(all_systems.items())
         },
     }
 
@@ -432,12 +446,16 @@ class MixtureScorer:
         self.job = job
         self.model_mode = job.data_dir is not None and job.use_model
         self.separator = None
-        self.stft = STFTConfig()
+        self.stft = None  # the oracle's STFT: the model's, or the default (torch, so only if needed)
         if self.model_mode:
             from .separator import Separator
 
             self.separator = Separator.from_checkpoint(job.model)
             self.stft = self.separator.stft
+        elif job.oracle:
+            from .stft import STFTConfig
+
+            self.stft = STFTConfig()
 
     def __call__(self, item: tuple[str, Path, Path | None]) -> Outcome:
         mixture_id, ref_dir, est_dir = item
@@ -465,11 +483,12 @@ _worker_scorer: MixtureScorer | None = None
 def _start_worker(job: EvalJob) -> None:
     import signal
 
-    import torch
-
     global _worker_scorer
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
-    torch.set_num_threads(1)  # one process per core
+    if (job.data_dir is not None and job.use_model) or job.oracle:  # torch only where it is used
+        import torch
+
+        torch.set_num_threads(1)  # one process per core
     _worker_scorer = MixtureScorer(job)
 
 

@@ -9,7 +9,7 @@
     for job in plan(["mix.wav", "recordings/"], opts):
         result = separate_file(sep, job, opts)      # FileResult: outputs, seconds, rtf, scale
 
-A file is read block by block (soundfile), resampled and separated as a stream
+A file is read block by block (:func:`~cocktail_cli.audio.open_audio`: libsndfile, else FFmpeg), resampled and separated as a stream
 (:class:`~cocktail_cli.separator.SeparationStream`), and its stems are written block by block to
 temporary files that are renamed once complete: memory does not grow with the input's length,
 and a failure leaves no partial output. Integer output that would clip is separated again with
@@ -23,9 +23,10 @@ import shutil
 import string
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,11 +35,10 @@ import soundfile as sf
 
 from .atomic import FILE_MODE, make_temp
 from .audio import (
-    FORMATS, LOSSY, STDIO, SUBTYPES, announced_frames, check_can_write, check_input_file, check_stream, describe_error,
-    find_audio_files, open_writer, peak_scale, subtype_for,
+    FORMATS, LOSSY, STDIO, SUBTYPES, check_can_write, check_stdin_readable, check_stream,
+    find_audio_files, is_cocktail_output, open_audio, open_writer, peak_scale, stem_comment, subtype_for, write_error,
 )
 from .classes import CLASSES
-from .console import quiet_c_stderr
 from .errors import AudioError, CocktailError
 from .separator import Separator
 
@@ -60,7 +60,7 @@ REST = "rest"
 class SeparateOptions:
     out: str = "separated"
     filename: str = DEFAULT_TEMPLATE
-    fmt: str = "wav"
+    fmt: str | None = None  # wav, or the format -o FILE names
     bits: int | None = None  # 16 for wav and flac; none for the compressed formats
     stems: list[str] = field(default_factory=lambda: list(CLASSES))
     rest: bool = False  # also write REST, the mixture minus ``stems``
@@ -68,6 +68,11 @@ class SeparateOptions:
     @property
     def to_stdout(self) -> bool:
         return self.out == STDIO
+
+    @property
+    def to_file(self) -> bool:
+        """``-o x.wav``: one stem into that file (an audio extension, and no folder of that name)."""
+        return not self.to_stdout and out_file_format(self.out) is not None
 
     @property
     def output_stems(self) -> list[str]:
@@ -146,9 +151,21 @@ class FileResult:
         )
 
 # -- options and planning ------------------------------------------------------------------------
+def out_file_format(out: str) -> str | None:
+    """The format ``-o OUT`` names when it is a file (``x.flac``: flac), else None (a folder)."""
+    ext = Path(out).suffix.lower().lstrip(".")
+    return ext if ext in FORMATS and not os.path.isdir(out) else None
+
+
 def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
     """Refuse inconsistent options before any work (one-line :class:`CocktailError`)."""
-    fmt = opts.fmt.lower()
+    if opts.to_file:
+        named = out_file_format(opts.out)
+        if opts.fmt is None:
+            opts.fmt = named
+        elif opts.fmt.lower() != named:
+            raise CocktailError(f"-o {opts.out} names a {named} file but --format is {opts.fmt}; make them agree")
+    fmt = (opts.fmt or "wav").lower()
     if fmt not in FORMATS:
         raise CocktailError(f"unsupported output format '{opts.fmt}' (use {', '.join(FORMATS[:-1])} or {FORMATS[-1]})")
     opts.fmt = fmt
@@ -166,13 +183,15 @@ def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
         raise CocktailError("no stems selected")
     if opts.rest and len(opts.stems) == len(CLASSES):
         raise CocktailError("--rest writes the mixture minus the chosen --stems; choose some of them (e.g. --stems speech)")
-    if opts.to_stdout:
+    if opts.to_stdout or opts.to_file:
+        target = "standard output" if opts.to_stdout else f"the file {opts.out}"
         if len(opts.output_stems) != 1:
             raise CocktailError(
-                f"-o - writes one stem to standard output; choose one with --stems (got {', '.join(opts.output_stems)})"
+                f"-o {opts.out} writes one stem to {target}; choose one with --stems (got "
+                f"{', '.join(opts.output_stems)}), or give a folder (-o {Path(opts.out).stem or 'out'}/) for several"
             )
         if n_inputs is not None and n_inputs != 1:
-            raise CocktailError(f"-o - takes exactly one input (got {n_inputs})")
+            raise CocktailError(f"-o {opts.out} takes exactly one input (got {n_inputs}); give a folder for several")
         return
     check_template(opts.filename, len(opts.output_stems))
 
@@ -190,30 +209,43 @@ def check_template(template: str, n_stems: int) -> None:
         )
     if n_stems > 1 and "stem" not in names:
         raise CocktailError(f"--filename template '{template}' must contain {{stem}} when writing several stems")
+    if os.path.isabs(template) or ".." in Path(template).parts:
+        raise CocktailError(f"--filename template '{template}' leaves the output folder; it is a path below -o")
 
 
-def expand_inputs(inputs: Iterable[str]) -> list[tuple[str, str]]:
+def expand_inputs(inputs: Iterable[str], exclude: str | None = None) -> list[tuple[str, str]]:
     """``(input, track)`` pairs: files as given, folders searched recursively for audio files.
 
     A file's track is its name without extension; a file found in a folder keeps its path below
     that folder (``live/set1.wav`` -> ``live/set1``), so same-named files do not collide.
-    Missing paths are kept (they fail, reported, when their turn comes).
+    Missing paths are kept (they fail, reported, when their turn comes). A folder search leaves
+    out the output folder ``exclude`` (when it lies inside the searched one) and every stem
+    cocktail wrote (:func:`audio.is_cocktail_output`), so running twice on a folder separates
+    what it held, not the first run's stems.
     """
+    skip = os.path.realpath(exclude) if exclude and exclude != STDIO else None
     out: list[tuple[str, str]] = []
     for item in inputs:
         if item == STDIO:
             out.append((STDIO, "stdin"))
         elif os.path.isdir(item):
             root = Path(item)
-            found = find_audio_files(root)
+            everything = find_audio_files(root)
+            below = skip if skip and _is_within(skip, os.path.realpath(root)) and skip != os.path.realpath(root) else None
+            found = [p for p in everything if not (below and _is_within(os.path.realpath(p), below)) and not is_cocktail_output(p)]
             if not found:
-                raise CocktailError("folder contains no audio files", item)
+                hint = f" (leaving out {len(everything)}: the output folder and stems cocktail wrote)" if everything else ""
+                raise CocktailError(f"folder contains no audio files{hint}", item)
             for p in found:
                 rel = p.relative_to(root).with_suffix("")
                 out.append((str(p), rel.as_posix()))
         else:
             out.append((item, Path(item).stem or Path(item).name))
     return out
+
+
+def _is_within(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
 
 
 def input_ext(inp: str) -> str:
@@ -241,7 +273,7 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
     With the default ``--filename``, inputs that share a track name (``x.mp3`` and ``x.ogg``)
     each get a folder named like the input file (``x.mp3/``, ``x.ogg/``) instead of ``x/``.
     """
-    pairs = expand_inputs(inputs)
+    pairs = expand_inputs(inputs, opts.out)
     if not pairs:
         raise CocktailError("no inputs given")
     check_options(opts, len(pairs))
@@ -251,12 +283,14 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
     jobs, seen = [], {}
     for inp, track in pairs:
         ext = input_ext(inp)
-        if opts.to_stdout:
-            outputs = {opts.stems[0]: STDIO}
+        if opts.to_stdout or opts.to_file:
+            outputs = {opts.output_stems[0]: opts.out}
         else:
             template = SHARED_TRACK_TEMPLATE if opts.filename == DEFAULT_TEMPLATE and track in shared and ext else None
             outputs = {s: output_path(opts, track, s, ext, template) for s in opts.output_stems}
         for path in outputs.values():
+            if not (opts.to_stdout or opts.to_file) and os.path.relpath(path, opts.out).split(os.sep)[0] == "..":
+                raise CocktailError(f"--filename '{opts.filename}' would write {path}, outside -o {opts.out}")
             key = os.path.normcase(os.path.abspath(path)) if path != STDIO else STDIO
             if key in seen and seen[key] != inp:
                 raise CocktailError(f"{seen[key]} and {inp} would both write {path}; {_collision_advice(seen[key], inp)}")
@@ -297,6 +331,7 @@ def load_separator(
 # -- one file -------------------------------------------------------------------------------------
 def _spool_stdin(tmpdir: str) -> str:
     """Copy standard input to a file (blockwise: flat memory), so it can be read twice."""
+    check_stdin_readable()
     path = os.path.join(tmpdir, "stdin")
     src = sys.stdin.buffer
     with open(path, "wb") as fh:
@@ -306,51 +341,38 @@ def _spool_stdin(tmpdir: str) -> str:
     return path
 
 
-def _open(path: str, name: str) -> sf.SoundFile:
-    try:
-        with quiet_c_stderr():  # mpg123 prints notes on a damaged MP3; our one line says it
-            return sf.SoundFile(path)
-    except sf.LibsndfileError as err:
-        raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
-    except (RuntimeError, TypeError, ValueError) as err:
-        raise AudioError(f"cannot decode audio ({err})", name) from None
-
-
-def _blocks(fh: sf.SoundFile, name: str, on_block: Callable[[int], None] | None):
-    while True:
-        try:
-            with quiet_c_stderr():
-                data = fh.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise AudioError(f"cannot decode audio ({describe_error(err)})", name) from None
-        if data.shape[0] == 0:
-            return
-        if on_block is not None:
-            on_block(data.shape[0])
-        yield data.T
+#: Held while a job makes its folders and first files, and while a failed one removes the folders
+#: it made: a folder another job is about to write into is never removed under it.
+_FOLDERS_LOCK = threading.Lock()
 
 
 class _Writers:
-    """One temporary file per output stem, renamed over the real names only by :meth:`commit`."""
+    """One temporary file per output stem, renamed over the real names only by :meth:`commit`.
 
-    def __init__(self, outputs: dict[str, str], opts: SeparateOptions, sample_rate: int, channels: int, tmpdir: str):
+    Folders are made here, when the files are about to be written (so a run that fails before
+    leaves none), and :meth:`abort` removes those this job made if they are still empty.
+    """
+
+    def __init__(self, outputs: dict[str, str], opts: SeparateOptions, sample_rate: int, channels: int, tmpdir: str,
+                 source: str):
         self.outputs, self.files, self.tmp, self.created_dirs = outputs, {}, {}, []
         try:
-            for stem, path in outputs.items():
-                if path == STDIO:
-                    tmp = os.path.join(tmpdir, f"stdout.{opts.fmt}")
-                else:
-                    folder = os.path.dirname(os.path.abspath(path))
-                    self._makedirs(folder, path)
-                    fd, tmp = make_temp(path)
-                    os.close(fd)
-                self.tmp[stem] = tmp
-                self.files[stem] = open_writer(tmp, opts.fmt, opts.bits, sample_rate, channels)
+            with _FOLDERS_LOCK:
+                for stem, path in outputs.items():
+                    if path == STDIO:
+                        tmp = os.path.join(tmpdir, f"stdout.{opts.fmt}")
+                    else:
+                        self._makedirs(os.path.dirname(os.path.abspath(path)), path)
+                        fd, tmp = make_temp(path)
+                        os.close(fd)
+                    self.tmp[stem] = tmp
+                    self.files[stem] = open_writer(tmp, opts.fmt, opts.bits, sample_rate, channels,
+                                                   comment=stem_comment(stem, source))
         except BaseException as err:
             self.abort()
             if isinstance(err, (OSError, sf.LibsndfileError, RuntimeError, ValueError)) and not isinstance(err, CocktailError):
-                target = next(iter(outputs.values()))
-                raise AudioError(f"cannot write output ({describe_error(err)})", target) from None
+                target = self.outputs[stem]
+                raise AudioError(f"cannot write output ({write_error(err, target)})", target) from None
             raise
 
     def _makedirs(self, folder: str, path: str) -> None:
@@ -365,7 +387,7 @@ class _Writers:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as err:
-            raise AudioError(f"cannot write ({err.strerror or err})", path) from None
+            raise AudioError(f"cannot write ({write_error(err, path)})", path) from None
         self.created_dirs += [d for d in reversed(missing) if d not in self.created_dirs]
 
     def write(self, stems: dict[str, np.ndarray]) -> None:
@@ -373,24 +395,30 @@ class _Writers:
             try:
                 fh.write(stems[stem].T)
             except (sf.LibsndfileError, RuntimeError, OSError) as err:
-                raise AudioError(f"cannot write ({describe_error(err)})", self.outputs[stem]) from None
+                raise AudioError(f"cannot write ({write_error(err, self.outputs[stem])})", self.outputs[stem]) from None
 
     def commit(self) -> None:
-        for fh in self.files.values():
-            fh.close()
+        for stem, fh in self.files.items():
+            try:
+                fh.close()  # the last samples and the header's sizes go out here
+            except (sf.LibsndfileError, RuntimeError, OSError) as err:
+                raise AudioError(f"cannot write ({write_error(err, self.outputs[stem])})", self.outputs[stem]) from None
         for stem, tmp in self.tmp.items():
             path = self.outputs[stem]
             if path == STDIO:
-                with open(tmp, "rb") as src:
-                    shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
-                sys.stdout.buffer.flush()
+                try:
+                    with open(tmp, "rb") as src:
+                        shutil.copyfileobj(src, sys.stdout.buffer, 1 << 20)
+                    sys.stdout.buffer.flush()
+                except OSError as err:
+                    raise AudioError(f"cannot write to standard output ({write_error(err, tmp)})", "<stdout>") from None
                 os.unlink(tmp)
             else:
                 try:
                     os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; outputs get the usual mode
                     os.replace(tmp, path)
                 except OSError as err:
-                    raise AudioError(f"cannot write ({err.strerror or err})", path) from None
+                    raise AudioError(f"cannot write ({write_error(err, path)})", path) from None
         self.tmp = {}
 
     def abort(self) -> None:
@@ -404,12 +432,13 @@ class _Writers:
                 os.unlink(tmp)
             except OSError:
                 pass
-        for d in reversed(self.created_dirs):  # only folders this job created, and only if empty
-            try:
-                os.rmdir(d)
-            except OSError:
-                pass
-        self.files, self.tmp = {}, {}
+        with _FOLDERS_LOCK:
+            for d in reversed(self.created_dirs):  # only folders this job created, and only if empty
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+        self.files, self.tmp, self.created_dirs = {}, {}, []
 
 
 def separate_file(
@@ -430,44 +459,43 @@ def separate_file(
     name = job.name
     with tempfile.TemporaryDirectory(prefix="cocktail-") as tmpdir:
         path = _spool_stdin(tmpdir) if job.input == STDIO else job.input
-        if job.input != STDIO:
-            check_input_file(path)
-        with _open(path, name) as fh:
-            sr, channels, frames = fh.samplerate, fh.channels, fh.frames
+        with open_audio(path, name) as reader:
+            sr, channels, frames = reader.samplerate, reader.channels, reader.frames
+            announced, exact = reader.announced_frames or 0, reader.exact
         # a cut file (a download or copy that stopped early): its WAV/AIFF header, or an MP3's
         # frame count, announces more than the file holds
-        announced = max(frames, announced_frames(path) or 0)
-        cut = f" (truncated: header says {_seconds(announced / sr)})" if announced > frames else ""
+        cut = f" (truncated: header says {_seconds(announced / sr)})" if frames is not None and announced > frames else ""
         if frames == 0:
             raise AudioError(f"contains no audio samples{cut}", name)
-        if frames < sep.min_input_samples(sr):
-            raise AudioError(
-                f"too short to separate ({frames} samples; need at least {sep.min_input_samples(sr)} at {sr} Hz){cut}", name
-            )
+        if frames is not None and frames < sep.min_input_samples(sr):
+            raise AudioError(f"too short to separate ({_too_short(frames, sep.min_input_samples(sr), sr)}){cut}", name)
         check_stream(opts.fmt, sr, channels, name)
         done = 0
+        expected = frames if frames is not None else announced or None  # for progress: the file's say
 
         def on_block(n: int) -> None:
             nonlocal done
             done += n
             if progress is not None:
-                progress(done / sr, total / sr)
+                progress(done / sr, None if total is None else max(total, done) / sr)
 
-        total = frames
+        total = expected
         peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block)
         scale = 1.0
         if peak is not None:  # integer output would clip: run again with one gain for all stems
             scale = peak_scale(np.array([peak], np.float32), PEAK_LIMIT)
-            total = 2 * frames
+            total = 2 * n_written
             if warn is not None:
                 target = opts.fmt if opts.fmt in LOSSY else f"{opts.bits}-bit"
                 warn(
-                    f"{name}: stems peak at {20 * np.log10(peak):+.1f} dBFS; scaled all stems by {scale:.4f} "
-                    f"({20 * np.log10(scale):+.1f} dB) to fit {target} output without clipping "
-                    f"(--bits 32 writes float WAV without scaling)"
+                    f"{name}: stems peak at {20 * np.log10(peak):+.1f} dBFS, above full scale; scaled all stems "
+                    f"by {scale:.4f} ({20 * np.log10(scale):+.1f} dB) to fit {target} output without clipping, "
+                    f"so they sum to {scale:.2f}x the input (--bits 32 writes float WAV as is, summing to the input)"
                 )
             _, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, scale, on_block)
-    if n_written < announced and warn is not None:  # a warning, not an error: what is there is whole
+    # a warning, not an error: what is there is whole. Lengths FFmpeg announces are approximate
+    # (a codec's padding): only a shortfall of more than half a second there says the file is cut.
+    if n_written < announced - (0 if exact else sr // 2) and warn is not None:
         warn(
             f"{name}: truncated: header says {_seconds(announced / sr)}, file holds {_seconds(n_written / sr)}; "
             "separated what is there"
@@ -476,21 +504,31 @@ def separate_file(
     return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale)
 
 
+def _too_short(frames: int, need: int, sr: int) -> str:
+    return f"{frames} sample{'s' if frames != 1 else ''}; need at least {need} at {sr} Hz"
+
+
 def _seconds(s: float) -> str:
     return f"{s:.2f} s" if s < 10 else f"{s:.1f} s"
+
+
+def _counted(blocks: Iterable[np.ndarray], on_block: Callable[[int], None]) -> Iterator[np.ndarray]:
+    for block in blocks:
+        on_block(block.shape[1])
+        yield block
 
 
 def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
     """One pass. Returns ``(peak, frames)``: ``peak`` is None unless integer (or compressed)
     output would clip (then nothing is written and the caller runs again with a gain)."""
-    writers = _Writers(outputs, opts, sr, channels, tmpdir)
+    writers = _Writers(outputs, opts, sr, channels, tmpdir, name)
     index = {s: CLASSES.index(s) for s in outputs if s != REST}
     others = [i for i, c in enumerate(CLASSES) if c not in index]  # what REST sums
     peak, n = 0.0, 0
     clipping = False
     try:
-        with _open(path, name) as fh:
-            for stems in sep.separate_blocks(_blocks(fh, name, on_block), sr, name):
+        with open_audio(path, name) as reader:
+            for stems in sep.separate_blocks(_counted(reader.blocks(BLOCK_FRAMES), on_block), sr, name):
                 n += stems.shape[-1]
                 chosen = {s: stems[i] for s, i in index.items()}
                 if REST in outputs:  # the stems sum to the input, so this is the input minus the chosen

@@ -32,7 +32,7 @@ from scipy.ndimage import uniform_filter1d
 import torch
 import torch.nn as nn
 
-from .checkpoint import LoadedModel, default_model_path, load_checkpoint
+from .checkpoint import MODEL_ENV, LoadedModel, default_model_path, load_checkpoint
 from .classes import CLASSES
 from .errors import AudioError, CheckpointError
 from .precision import autocast, resolve
@@ -202,6 +202,16 @@ class Separator(nn.Module):
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, **kwargs) -> "Separator":
         """Load ``path``, or the default model (``checkpoint.default_model_path``) when None."""
+        if path is None and os.environ.get(MODEL_ENV):  # set, so the problem is its value: say so
+            value = os.environ[MODEL_ENV]
+            try:
+                loaded = load_checkpoint(value)
+            except CheckpointError as err:
+                raise CheckpointError(
+                    f"{MODEL_ENV}={value}: {err.message} (the model used without --model; unset {MODEL_ENV} "
+                    "for the shipped one)"
+                ) from None
+            return cls.from_loaded(loaded, **kwargs)
         if path is None:
             path = default_model_path()
             if not os.path.exists(path):
@@ -510,7 +520,7 @@ class SeparationStream:
             raise AudioError("contains no audio samples", self.name)
         if self.n_in < self.sep.min_input_samples(self.sample_rate):
             raise AudioError(
-                f"too short to separate ({self.n_in} samples; need at least "
+                f"too short to separate ({self.n_in} sample{'s' if self.n_in != 1 else ''}; need at least "
                 f"{self.sep.min_input_samples(self.sample_rate)} at {self.sample_rate} Hz)",
                 self.name,
             )

@@ -36,6 +36,9 @@ Stems of different lengths are trimmed to the shortest (with a warning); multi-c
 
   [dim]# oracle mode alone: the ceiling of a binary mask on these references[/dim]
   cocktail eval --reference data/test --oracle ibm
+
+  [dim]# the 2nd of 4 slices, on one of four machines; JSON lines to merge afterwards[/dim]
+  cocktail eval data/ --split test --shard 2/4 --json > scores-2.jsonl
 """
 
 
@@ -72,7 +75,14 @@ def eval_command(
     csv_path: Optional[Path] = typer.Option(
         None, "--csv", help="Write one row per mixture, system and stem to this CSV file.", show_default=False
     ),
+    shard: Optional[str] = typer.Option(
+        None, "--shard", metavar="K/N", show_default=False,
+        help="Score only the K-th of N slices of the mixtures sorted by id (K from 1): N jobs with K = 1..N score each once.",
+    ),
 ) -> None:
+    from ..shard import parse_shard, select_shard
+
+    shard_range = parse_shard(shard)
     from ..evaluate import EvalJob, aggregate, plan, run, write_csv
 
     if oracle is not None and oracle not in ORACLES:
@@ -82,6 +92,12 @@ def eval_command(
         split=split, oracle=oracle, threshold_db=absent_db, limit=limit,
     )
     job.items = plan(job)
+    if shard_range is not None:
+        planned = len(job.items)
+        job.items = select_shard(job.items, shard_range, key=lambda item: item[0])
+        console.info(f"shard {shard}: {len(job.items)} of {planned} mixtures")
+        if not job.items:
+            return
     if csv_path is not None:
         from ..atomic import remove_stale_temps
 

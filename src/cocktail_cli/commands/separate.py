@@ -22,7 +22,9 @@ EXAMPLE_NAME = "<example>"
 
 HELP = f"""Split recordings into five stems: {', '.join(CLASSES)}.
 
-Each input (a file, a folder searched recursively for audio files, or - for standard input) gives one file per stem, at the input's sample rate and channel count (the channels of a file share one set of masks, so each stem keeps the stereo image; --independent-channels separates each channel on its own). Any length: audio streams through overlapping chunks with a cross-fade, so memory stays flat, and the stems always sum back to the input.
+Each input (a file, a folder searched recursively for audio files, or - for standard input) gives one file per stem, at the input's sample rate and channel count (the channels of a file share one set of masks, so each stem keeps the stereo image; --independent-channels separates each channel on its own). Any format libsndfile or FFmpeg reads: WAV, FLAC, MP3, Ogg, M4A/AAC from phones, Opus in WebM, a video's sound. Any length: audio streams through overlapping chunks with a cross-fade, so memory stays flat, and the stems sum back to the input (unless integer output would clip: then all stems of the file are scaled by one factor, and a warning says by how much; --bits 32 writes them as they are).
+
+A folder search leaves out the output folder and the stems cocktail wrote, so a second run on a folder separates the same files.
 
 [b]Examples[/b]
 
@@ -43,6 +45,12 @@ Each input (a file, a folder searched recursively for audio files, or - for stan
   sox in.wav -t wav - | cocktail separate - --stems speech -o - > speech.wav
 
   cocktail separate long.flac --json --model runs/my-model.pt
+
+  [dim]# one stem into one file[/dim]
+  cocktail separate call.m4a --stems speech -o speech.wav
+
+  [dim]# the 3rd of 8 slices of a big batch (a Slurm array task, a Kubernetes index)[/dim]
+  cocktail separate recordings/ -o stems/ --shard 3/8 --skip-existing
 """
 
 
@@ -53,9 +61,9 @@ def register(app: typer.Typer) -> None:
 def separate(
     inputs: Optional[List[str]] = typer.Argument(None, help="Audio files, folders (searched recursively) or - for standard input.", show_default=False),
     example: bool = typer.Option(False, "--example", help="Also separate the example recording shipped with cocktail (20 s: siren, dog, speech, birds; into OUT/example/)."),
-    out: str = typer.Option("separated", "-o", "--out", help="Output folder, or - to write one stem (see --stems) to standard output."),
+    out: str = typer.Option("separated", "-o", "--out", help="Output folder; a file (x.wav, x.flac, x.mp3, x.ogg) for one stem of one input; or - to write one stem to standard output."),
     filename: str = typer.Option(DEFAULT_TEMPLATE, "--filename", help="Output path below --out; fields {track}, {stem}, {ext}, {input_ext} (inputs sharing a track name, like x.mp3 and x.ogg, get {track}.{input_ext}/ folders by default)."),
-    fmt: str = typer.Option("wav", "--format", "-f", help="Output format: wav, flac, or compressed mp3 (LAME V0) or ogg (Vorbis q6)."),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Output format: wav (default; or what -o FILE names), flac, or compressed mp3 (LAME V0) or ogg (Vorbis q6).", show_default=False),
     bits: Optional[int] = typer.Option(None, "--bits", "-b", help="wav and flac: 16 (default) or 24 (integer; all stems of a file scaled by one factor, with a warning, if they would clip; so are mp3 and ogg) or 32 (float WAV, written as is).", show_default=False),
     stems: Optional[str] = typer.Option(None, "--stems", "-s", help=f"Comma-separated subset to write (default all): {','.join(CLASSES)}.", show_default=False),
     rest: bool = typer.Option(False, "--rest", help="Also write 'rest': the input minus the chosen --stems, i.e. the sum of the other classes (two stems, like demucs --two-stems: --stems speech --rest)."),
@@ -65,14 +73,23 @@ def separate(
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
     independent_channels: bool = typer.Option(False, "--independent-channels", help="Separate each channel on its own (slower), for recordings whose channels hold different scenes; by default the channels of one file share one set of masks."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Do only the K-th of N slices of the sorted inputs (K from 1): N jobs with K = 1..N do every file once, e.g. a Slurm array or parallel over ssh.", show_default=False),
 ) -> None:
+    from ..shard import parse_shard
+
     if out == "-" and sys.stdout.isatty():  # as gzip does: binary audio would garble the terminal
         raise CocktailError("refusing to write audio to a terminal; redirect standard output (> stem.wav) or use -o DIR")
+    if "-" in (inputs or []):  # a terminal there would wait for audio nobody types: refused
+        from ..audio import check_stdin_readable
+
+        check_stdin_readable()
+    shard_range = parse_shard(shard)
     import torch
 
     from ..atomic import remove_stale_temps
     from ..audio import check_writable_dir
     from ..separate import SeparateOptions, is_done, load_separator, plan
+    from ..shard import select_shard
 
     example_file = None
     if example:
@@ -93,12 +110,20 @@ def separate(
     for job in jobs_list:
         if job.input == example_file:  # not its path deep in site-packages
             job.label = EXAMPLE_NAME
+    if shard_range is not None:
+        planned = len(jobs_list)
+        jobs_list = select_shard(jobs_list, shard_range, key=lambda job: job.input)
+        console.info(f"shard {shard}: {len(jobs_list)} of {planned} inputs")
+        if not jobs_list:
+            return
     if not opts.to_stdout:
-        check_writable_dir(opts.out)
+        # made when a stem is about to be written: a run that fails leaves no empty folder
+        check_writable_dir((os.path.dirname(opts.out) or ".") if opts.to_file else opts.out, create=False)
         # temporaries of an earlier run killed outright (kill -9): in --out and the folders the
         # template makes below it, and wherever this run writes
-        remove_stale_temps(opts.out, depth=opts.filename.count("/"))
-        for folder in sorted({os.path.dirname(p) for job in jobs_list for p in job.outputs.values()}):
+        if not opts.to_file:
+            remove_stale_temps(opts.out, depth=opts.filename.count("/"))
+        for folder in _output_folders(jobs_list):
             remove_stale_temps(folder)
     if skip_existing:
         todo = []
@@ -118,15 +143,24 @@ def separate(
         torch.set_num_threads(max(1, threads // min(jobs, len(jobs_list))))
     try:
         failed = _run_batch(sep, jobs_list, opts, jobs, json_out)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: also a temporary a writer had no time to note
+        if not opts.to_stdout:
+            for folder in _output_folders(jobs_list):
+                remove_stale_temps(folder, mine=True)
+        raise
     finally:
         torch.set_num_threads(threads)
-    if len(jobs_list) > 1 and not opts.to_stdout:
+    if len(jobs_list) > 1 and not (opts.to_stdout or opts.to_file):
         done = len(jobs_list) - len(failed)
         console.info(f"{done} of {len(jobs_list)} files separated; stems in {os.path.join(opts.out, '')}")
     if failed:
         if len(jobs_list) > 1:
             console.error(f"{len(failed)} of {len(jobs_list)} inputs failed")
         raise typer.Exit(1)
+
+
+def _output_folders(jobs_list) -> list[str]:
+    return sorted({os.path.dirname(p) or "." for job in jobs_list for p in job.outputs.values()})
 
 
 def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
