@@ -198,3 +198,21 @@ def test_init_from_adds_an_activity_head_to_a_trained_network(tmp_path):
     wider = build("tcn", **{**SMALL_TCN, "hidden": 32})
     with pytest.raises((CheckpointError, RuntimeError)):
         _load_init_weights(wider, init, "old.pt")
+
+
+def test_separate_and_eval_take_a_precision_and_say_which(cli, tmp_path, monkeypatch):
+    import json
+
+    import soundfile as sf
+
+    sr = 16000
+    t = np.arange(sr) / sr
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr)
+    code, out, err = cli("separate", tmp_path / "tone.wav", "-o", tmp_path / "out", "--json", "--precision", "bf16")
+    assert code == 0, err
+    assert json.loads(out.splitlines()[-1])["precision"] == "bf16"
+    monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda: False)
+    code, out, err = cli("separate", tmp_path / "tone.wav", "-o", tmp_path / "out2", "--json")
+    assert code == 0 and json.loads(out.splitlines()[-1])["precision"] == "fp32"  # auto on a CPU without bf16
+    code, out, err = cli("separate", tmp_path / "tone.wav", "-o", tmp_path / "out3", "--precision", "fp8")
+    assert code != 0 and "--precision" in err and not (tmp_path / "out3").exists()

@@ -403,6 +403,7 @@ class EvalJob:
     data_dir: Path | None = None
     model: str | None = None
     use_model: bool = True
+    precision: str = "auto"  # the model's arithmetic (precision.py)
     split: str | None = None
     oracle: str | None = None
     threshold_db: float = ABSENT_THRESHOLD_DB
@@ -450,7 +451,7 @@ class MixtureScorer:
         if self.model_mode:
             from .separator import Separator
 
-            self.separator = Separator.from_checkpoint(job.model)
+            self.separator = Separator.from_checkpoint(job.model, precision=job.precision)
             self.stft = self.separator.stft
         elif job.oracle:
             from .stft import STFTConfig

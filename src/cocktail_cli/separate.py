@@ -112,6 +112,7 @@ class FileResult:
     sample_rate: int
     channels: int
     scale: float = 1.0
+    precision: str = "fp32"  # the network's arithmetic (precision.py)
 
     @property
     def rtf(self) -> float:
@@ -127,6 +128,7 @@ class FileResult:
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "scale": self.scale,
+            "precision": self.precision,
         }
 
     def summary(self) -> str:
@@ -317,15 +319,17 @@ def is_done(job: Job) -> bool:
 
 
 def load_separator(
-    model: str | os.PathLike | None = None, chunk_seconds: float | None = None, independent_channels: bool = False
+    model: str | os.PathLike | None = None, chunk_seconds: float | None = None, independent_channels: bool = False,
+    precision: str = "auto",
 ) -> Separator:
     """The separator for ``--model PATH`` (any checkpoint ``cocktail train`` wrote) or the default.
 
     ``independent_channels``: separate each channel of a multichannel input on its own instead of
-    with masks shared by the channels (see :meth:`Separator.separate_channels`).
+    with masks shared by the channels (see :meth:`Separator.separate_channels`). ``precision``:
+    the network's arithmetic, ``auto`` (bf16 where the CPU does it in hardware), ``bf16`` or ``fp32``.
     """
     kwargs = {} if chunk_seconds is None else {"chunk_seconds": chunk_seconds}
-    return Separator.from_checkpoint(model, independent_channels=independent_channels, **kwargs)
+    return Separator.from_checkpoint(model, independent_channels=independent_channels, precision=precision, **kwargs)
 
 
 # -- one file -------------------------------------------------------------------------------------
@@ -501,7 +505,7 @@ def separate_file(
             "separated what is there"
         )
     seconds = time.perf_counter() - start
-    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale)
+    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale, sep.precision)
 
 
 def _too_short(frames: int, need: int, sr: int) -> str:

@@ -11,6 +11,7 @@ from .. import console
 from ..classes import CLASSES
 from ..defaults import ABSENT_THRESHOLD_DB, ORACLES
 from ..errors import CocktailError
+from ..precision import PRECISIONS, resolve as resolve_precision
 
 # numpy, scipy and torch are imported inside the command: --help and completion stay fast.
 
@@ -68,6 +69,7 @@ def eval_command(
         ABSENT_THRESHOLD_DB, "--absent-db", help="A reference this many dB below the mixture (or all zero) counts as absent."
     ),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Score only the first N mixtures.", show_default=False),
+    precision: str = typer.Option("auto", "--precision", help="Model mode: the network's arithmetic, auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or on CUDA), bf16 or fp32."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Mixtures scored in parallel (worker processes, one CPU thread each)."),
     json_out: bool = typer.Option(
         False, "--json", help="Print one JSON object per mixture, then one aggregate object, on standard output."
@@ -89,8 +91,10 @@ def eval_command(
         raise CocktailError(f"--oracle must be one of {', '.join(ORACLES)} (got '{oracle}')")
     job = EvalJob(
         reference=reference, estimate=estimate, data_dir=data_dir, model=model, use_model=not no_model,
-        split=split, oracle=oracle, threshold_db=absent_db, limit=limit,
+        split=split, oracle=oracle, threshold_db=absent_db, limit=limit, precision=precision.lower(),
     )
+    if job.precision not in PRECISIONS:
+        raise CocktailError(f"--precision must be one of {', '.join(PRECISIONS)} (got '{precision}')")
     job.items = plan(job)
     if shard_range is not None:
         planned = len(job.items)
@@ -117,6 +121,8 @@ def eval_command(
             if json_out:
                 console.emit_json(outcome.result)
     summary = aggregate(results, failed=len(failed))
+    if data_dir is not None and not no_model:
+        summary["precision"] = resolve_precision(job.precision)
     if json_out:
         console.emit_json(summary)
     if csv_path is not None:

@@ -14,6 +14,7 @@ from .. import console
 from ..classes import CLASSES, parse_stems
 from ..defaults import DEFAULT_TEMPLATE
 from ..errors import CocktailError
+from ..precision import PRECISIONS
 
 # numpy, soundfile and torch are imported inside the command: --help and completion stay fast.
 
@@ -72,6 +73,7 @@ def separate(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON line per input: done (input, outputs, seconds, rtf, duration, sample_rate, channels, scale) or failed (input, error)."),
     chunk_seconds: float = typer.Option(20.0, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (memory grows with it, not with the input)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
+    precision: str = typer.Option("auto", "--precision", help="The network's arithmetic: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or on CUDA; float32 elsewhere), bf16 or fp32."),
     independent_channels: bool = typer.Option(False, "--independent-channels", help="Separate each channel on its own (slower), for recordings whose channels hold different scenes; by default the channels of one file share one set of masks."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Do only the K-th of N slices of the sorted inputs (K from 1): N jobs with K = 1..N do every file once, e.g. a Slurm array or parallel over ssh.", show_default=False),
 ) -> None:
@@ -137,7 +139,9 @@ def separate(
         jobs_list = todo
         if not jobs_list:
             return
-    sep = load_separator(model, chunk_seconds, independent_channels)
+    if precision.lower() not in PRECISIONS:
+        raise CocktailError(f"--precision must be one of {', '.join(PRECISIONS)} (got '{precision}')")
+    sep = load_separator(model, chunk_seconds, independent_channels, precision)
     threads = torch.get_num_threads()
     if jobs > 1:  # the cores are shared between the files in flight
         torch.set_num_threads(max(1, threads // min(jobs, len(jobs_list))))
