@@ -378,8 +378,9 @@ def test_json_goes_to_standard_output_while_a_terminal_shows_progress(default_mo
     src = write(tmp_path / "mix.wav", scene(2.0, 16000), 16000)
     primary, secondary = pty.openpty()
     try:
+        env = {k: v for k, v in os.environ.items() if k != "CI"}  # CI=true turns progress off on a terminal too
         proc = subprocess.run([sys.executable, "-m", "cocktail_cli", "separate", src, "-o", str(tmp_path / "out"), "--json"],
-                              stdout=subprocess.PIPE, stderr=secondary, timeout=120)
+                              stdout=subprocess.PIPE, stderr=secondary, timeout=120, env=env)
         os.close(secondary)
         shown = b""
         while True:
