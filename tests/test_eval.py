@@ -261,7 +261,7 @@ def test_model_mode_scores_the_separator_output(tmp_path, small_model):
     from cocktail_cli.separator import Separator
 
     root = make_synth_root(tmp_path / "data")
-    (outcome,) = list(run(EvalJob(data_dir=root / "train", model=small_model)))
+    (outcome,) = list(run(EvalJob(data_dir=root / "train", model=small_model, precision="fp32")))  # as Separator's default
     mix, sr = sf.read(str(root / "train" / "000000" / "mix.wav"), dtype="float32", always_2d=True)
     stems = Separator.from_checkpoint(small_model).separate(mix.T, sr)[:, 0].astype(np.float64)
     refs = np.stack([sf.read(str(root / "train" / "000000" / f"{c}.wav"))[0] for c in CLASSES])
@@ -431,3 +431,23 @@ def test_oracle_ceilings_script_ranks_the_masks(tmp_path, capsys):
     assert script.main([str(root / "test"), "--count", "2", "--stft", "256/64", "--bound", "1e6"]) == 0
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 256 / 64 | cmask")]
     assert len(rows) == 1 and float(rows[0].split(" | ")[2]) > 60
+
+
+def test_the_summary_table_fits_80_columns_whole():
+    """Ten columns of the widest values eval prints (a mixture's 150 dB SIR, -120 dB leakage,
+    three-digit counts, an oracle beside the model) fit a terminal of 80 columns, nothing cut."""
+    from rich.console import Console
+
+    from cocktail_cli.commands.eval import summary_table
+
+    worst = {"sdr_mean": -150.77, "sir_mean": 150.77, "sar_mean": -150.77, "si_sdr_mean": -10.55,
+             "si_sdri_mean": 14.77, "leakage_db_median": -120.0, "solo_si_sdr_mean": -10.0,
+             "active": 600, "absent": 600, "solo": 100}
+    block = {"classes": {c: dict(worst) for c in CLASSES}, "overall": dict(worst)}
+    summary = {"mixtures": 600, "systems": {"mixture": block, "oracle_irm1": block, "model": block}}
+    console = Console(width=80, record=True)
+    console.print(summary_table(summary))
+    lines = console.export_text().splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    assert not any("…" in line for line in lines)
+    assert any(line.startswith("baby_cry mixture -150.8 150.8") for line in lines)

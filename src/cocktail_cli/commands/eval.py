@@ -140,7 +140,8 @@ def eval_command(
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    # 0.1 dB in the table (--json and --csv keep every digit): ten columns then fit 80 terminal columns
+    return "-" if value is None else f"{value:.1f}"
 
 
 def summary_table(summary: dict):
@@ -150,23 +151,28 @@ def summary_table(summary: dict):
 
     from ..evaluate import order_systems
 
+    systems = order_systems(summary["systems"])
+    oracles = [name for name in systems if name.startswith("oracle_")]
+    caption = "leak: median leakage of absent stems; solo: mean SI-SDR of solo stems; n: active/absent/solo"
+    if oracles:
+        caption += "; " + ", ".join(name.removeprefix("oracle_") for name in oracles) + ": oracle masks"
     table = Table(
         title=f"cocktail eval: {summary['mixtures']} mixture(s); dB, means over active stems",
-        caption="leak: median leakage of absent stems; solo: mean SI-SDR of solo stems; n: active/absent/solo",
-        box=box.SIMPLE_HEAD, padding=(0, 1),
+        caption=caption,
+        # the box's blank divider alone between columns, no edges: the table fits 80 terminal columns
+        box=box.SIMPLE_HEAD, padding=(0, 0), show_edge=False,
     )
     for name in ("stem", "system"):
         table.add_column(name, no_wrap=True)
     for name in ("SDR", "SIR", "SAR", "SI-SDR", "SI-SDRi", "leak", "solo", "n"):
         table.add_column(name, justify="right", no_wrap=True)
-    systems = order_systems(summary["systems"])
     for cls in (*CLASSES, "overall"):
         for k, name in enumerate(systems):
             block = summary["systems"][name]
             s = block["overall"] if cls == "overall" else block["classes"][cls]
             table.add_row(
                 cls if k == 0 else "",
-                name,
+                name.removeprefix("oracle_"),
                 _fmt(s["sdr_mean"]),
                 _fmt(s["sir_mean"]),
                 _fmt(s["sar_mean"]),
