@@ -298,8 +298,10 @@ def render_separation(
         ax.set_yticks(librosa.hz_to_mel(np.array(shown, float)), [_hz_label(t) for t in shown])
         ax.set_ylabel("frequency (Hz)" if name == "mixture" else "Hz", fontsize=8, labelpad=1)
         ax.tick_params(labelsize=8)
+        mixture_panel = name == "mixture"  # a white label: black would vanish in the dark of silence
         ax.text(0.005, 0.93, name, transform=ax.transAxes, va="top", ha="left", fontsize=10, weight="bold",
-                color="white", bbox=dict(boxstyle="round,pad=0.25", fc=colour, ec="none", alpha=0.9))
+                color="black" if mixture_panel else "white",
+                bbox=dict(boxstyle="round,pad=0.25", fc="white" if mixture_panel else colour, ec="none", alpha=0.9))
         for side in ("left", "right", "top", "bottom"):
             ax.spines[side].set_color(colour)
             ax.spines[side].set_linewidth(2.5 if name != "mixture" else 1.0)
