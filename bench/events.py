@@ -192,10 +192,12 @@ def _num(x) -> float | None:
 
 
 def table(results: dict[str, dict]) -> str:
-    """Rows: classes and their average; columns: event F1 and segment F1 of each system."""
+    """Rows: classes and their average; columns: event F1, then segment F1, of each system."""
     systems = list(results)
-    head = f"{'class':<14}" + "".join(f"{'event F1 ' + s:>22}" for s in systems) + "".join(f"{'segment F1 ' + s:>24}" for s in systems)
-    lines = [head, "-" * len(head)]
+    width = max(12, *(len(s) + 2 for s in systems))
+    head = f"{'':<14}" + f"{'event F1':^{width * len(systems)}}" + f"{'segment F1':^{width * len(systems)}}"
+    names = f"{'class':<14}" + "".join(f"{s:>{width}}" for s in systems) * 2
+    lines = [head, names, "-" * len(names)]
 
     def fmt(v):
         return "-" if v is None else f"{v:.3f}"
@@ -205,8 +207,8 @@ def table(results: dict[str, dict]) -> str:
             block = results[s][kind]
             return block["class_average"]["f_measure"] if cls == "average" else block["classes"][cls]["f_measure"]
 
-        lines.append(f"{cls:<14}" + "".join(f"{fmt(pick(s, 'event')):>22}" for s in systems)
-                     + "".join(f"{fmt(pick(s, 'segment')):>24}" for s in systems))
+        lines.append(f"{cls:<14}" + "".join(f"{fmt(pick(s, 'event')):>{width}}" for s in systems)
+                     + "".join(f"{fmt(pick(s, 'segment')):>{width}}" for s in systems))
     return "\n".join(lines)
 
 
