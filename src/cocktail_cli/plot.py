@@ -218,12 +218,10 @@ def _png_bytes(fig) -> bytes:
     """The figure as PNG with a 256-colour palette: spectrograms are noise-like and compress
     badly as RGB (a 30 s picture: ~400 KB), but use few distinct colours (the colour map's 256,
     the class colours, text); palette PNG is a third of the size and looks the same."""
-    import matplotlib.pyplot as plt
     from PIL import Image  # matplotlib's own dependency
 
     raw = io.BytesIO()
     fig.savefig(raw, format="png")
-    plt.close(fig)
     raw.seek(0)
     image = Image.open(raw).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
     out = io.BytesIO()
@@ -231,13 +229,16 @@ def _png_bytes(fig) -> bytes:
     return out.getvalue()
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**kwargs):
+    """A matplotlib Figure on the Agg canvas: files only, no display whatever the environment
+    says, and no pyplot (its global state is not thread-safe; ``separate --jobs`` draws in
+    threads)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)  # files only: no display, whatever the environment says
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 @dataclass
@@ -276,9 +277,6 @@ def render_separation(
     """PNG bytes: mel power spectrograms ``(n_mels, columns)`` of the mixture and stems, events lane."""
     import librosa
 
-    plt = _pyplot()
-    from matplotlib.patches import Patch
-
     lane = events is not None  # an empty list: none found (drawn); None: not looked for (no lane)
     events = _events(events)
     duration = duration if duration is not None else mixture.shape[1] * column_s
@@ -291,8 +289,8 @@ def render_separation(
     panels = [("mixture", mixture, "#000000")] + [(c, s, CLASS_COLOURS.get(c, "#000000")) for c, s in zip(classes, stems)]
     heights = [1.6] + [1.0] * len(stems) + ([0.25 * len(classes) + 0.3] if lane else [])
     fig_h = sum(heights) + 1.0
-    fig, axes = plt.subplots(len(heights), 1, figsize=(11, fig_h), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": heights, "hspace": 0.12}, dpi=90)
+    fig = _figure(figsize=(11, fig_h), dpi=90)
+    axes = fig.subplots(len(heights), 1, sharex=True, squeeze=False, gridspec_kw={"height_ratios": heights, "hspace": 0.12})
     axes = axes[:, 0]
     extent = (0, mixture.shape[1] * column_s / unit, mel_lo, mel_hi)
     image = None
@@ -352,7 +350,6 @@ def plot_scores(png_path: str | os.PathLike, table: dict, title: str | None = No
     """Write a PNG of per-class SI-SDRi and SDR (means over active stems, dB) from ``cocktail
     eval``'s aggregate ``table`` (:func:`cocktail_cli.evaluate.aggregate`): the model (or the
     estimates) beside the floor (the mixture) and the oracle, per class and overall."""
-    plt = _pyplot()
     from matplotlib.patches import Patch
 
     systems = table.get("systems", {})
@@ -364,7 +361,8 @@ def plot_scores(png_path: str | os.PathLike, table: dict, title: str | None = No
     labels = {"mixture": "floor (mixture)", "model": "model", "estimate": "estimates"}
     if oracle:
         labels[oracle] = f"oracle ({oracle.removeprefix('oracle_')})"
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=90)
+    fig = _figure(figsize=(11, 4.2), dpi=90)
+    axes = fig.subplots(1, 2)
     width = 0.8 / len(order)
     x = np.arange(len(groups))
     for ax, metric, name in zip(axes, ("si_sdri_mean", "sdr_mean"), ("SI-SDRi (dB)", "SDR (dB)")):
