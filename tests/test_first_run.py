@@ -78,7 +78,7 @@ def test_separate_without_inputs_names_the_example(cli, tmp_path):
 
 
 # -- 2. start-up: the CLI loads without the heavy libraries ----------------------------------------------
-HEAVY = ("torch", "numpy", "scipy", "soundfile", "soxr", "librosa", "mir_eval")
+HEAVY = ("torch", "numpy", "scipy", "soundfile", "soxr", "librosa", "mir_eval", "matplotlib", "PIL")
 # Light enough to import, heavy enough to matter: Typer coerces options through pydantic (~150 ms)
 # and its help module imports rich.markdown (markdown-it) and rich.traceback (pygments); cocktail
 # needs none of them to answer --help or a Tab (see cli._no_pydantic_without_values, _defer_import).

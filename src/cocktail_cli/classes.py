@@ -15,3 +15,13 @@ def parse_stems(spec: str | None) -> list[str]:
     if unknown:
         raise ValueError(f"unknown stem(s) {', '.join(unknown)}; choose from {', '.join(CLASSES)}")
     return [c for c in CLASSES if c in wanted]
+
+#: One colour per class, used by every picture (stem panels, event bars, score bars): the
+#: Okabe-Ito palette, told apart by colour-blind readers too; "other" (background) is grey.
+CLASS_COLOURS: dict[str, str] = {
+    "baby_cry": "#CC79A7",  # reddish purple
+    "siren": "#D55E00",  # vermillion
+    "dog": "#009E73",  # bluish green
+    "speech": "#0072B2",  # blue
+    "other": "#7F7F7F",  # grey
+}

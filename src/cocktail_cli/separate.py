@@ -64,6 +64,7 @@ class SeparateOptions:
     bits: int | None = None  # 16 for wav and flac; none for the compressed formats
     stems: list[str] = field(default_factory=lambda: list(CLASSES))
     rest: bool = False  # also write REST, the mixture minus ``stems``
+    plot: bool = False  # also write a PNG of the spectrograms beside the stems (plot_path)
 
     @property
     def to_stdout(self) -> bool:
@@ -97,6 +98,7 @@ class Job:
     outputs: dict[str, str]
     input_ext: str = ""  # the input's extension without the dot ("" for standard input)
     label: str = ""  # the name messages and --json use instead of ``input`` ("<example>")
+    plot: str | None = None  # the PNG --plot writes (plot_path), or None
 
     @property
     def name(self) -> str:
@@ -113,6 +115,7 @@ class FileResult:
     channels: int
     scale: float = 1.0
     precision: str = "fp32"  # the network's arithmetic (precision.py)
+    plot: str | None = None  # the PNG --plot wrote
 
     @property
     def rtf(self) -> float:
@@ -129,6 +132,7 @@ class FileResult:
             "channels": self.channels,
             "scale": self.scale,
             "precision": self.precision,
+            **({"plot": self.plot} if self.plot else {}),
         }
 
     def summary(self) -> str:
@@ -147,8 +151,9 @@ class FileResult:
             names = " ".join(os.path.relpath(p, folder) for p in paths)
             where = f"{os.path.join(folder, '')} ({names})"
         speed = speed_text(self.duration / self.seconds) if self.seconds > 0 else ""
+        picture = f", picture {self.plot}" if self.plot else ""
         return (
-            f"{self.input}: {n} stem{'s' if n != 1 else ''} in {where}; "
+            f"{self.input}: {n} stem{'s' if n != 1 else ''} in {where}{picture}; "
             f"{self.duration:.1f} s of audio in {self.seconds:.1f} s{f' ({speed})' if speed else ''}"
         )
 
@@ -185,6 +190,8 @@ def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
         raise CocktailError("no stems selected")
     if opts.rest and len(opts.stems) == len(CLASSES):
         raise CocktailError("--rest writes the mixture minus the chosen --stems; choose some of them (e.g. --stems speech)")
+    if opts.plot and opts.to_stdout:
+        raise CocktailError("--plot writes a PNG beside the stems; give an output folder or file, not -o -")
     if opts.to_stdout or opts.to_file:
         target = "standard output" if opts.to_stdout else f"the file {opts.out}"
         if len(opts.output_stems) != 1:
@@ -260,6 +267,17 @@ def output_path(opts: SeparateOptions, track: str, stem: str, ext: str = "", tem
     return os.path.join(opts.out, template.format(track=track, stem=stem, ext=opts.fmt, input_ext=ext))
 
 
+def plot_path(outputs: dict[str, str], track: str, to_file: bool = False) -> str:
+    """Where ``--plot`` writes a job's picture: beside its stems, named like the track
+    (``out/mix/mix.png`` for ``out/mix/<stem>.wav``; ``x.png`` beside ``-o x.wav``). A PNG is no
+    audio file, so a later folder search never takes it for an input."""
+    paths = list(outputs.values())
+    if to_file:
+        return str(Path(paths[0]).with_suffix(".png"))
+    folder = os.path.commonpath([os.path.dirname(p) or "." for p in paths])
+    return os.path.join(folder, f"{Path(track).name or 'stdin'}.png")
+
+
 def _collision_advice(a: str, b: str) -> str:
     if input_ext(a) != input_ext(b):
         return "add {input_ext} to --filename to tell them apart, e.g. --filename '" + SHARED_TRACK_TEMPLATE + "'"
@@ -290,7 +308,8 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
         else:
             template = SHARED_TRACK_TEMPLATE if opts.filename == DEFAULT_TEMPLATE and track in shared and ext else None
             outputs = {s: output_path(opts, track, s, ext, template) for s in opts.output_stems}
-        for path in outputs.values():
+        picture = plot_path(outputs, track, opts.to_file) if opts.plot else None
+        for path in [*outputs.values(), *([picture] if picture else [])]:
             if not (opts.to_stdout or opts.to_file) and os.path.relpath(path, opts.out).split(os.sep)[0] == "..":
                 raise CocktailError(f"--filename '{opts.filename}' would write {path}, outside -o {opts.out}")
             key = os.path.normcase(os.path.abspath(path)) if path != STDIO else STDIO
@@ -299,7 +318,7 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
             seen[key] = inp
             if inp != STDIO and path != STDIO and os.path.exists(inp) and os.path.exists(path) and os.path.samefile(inp, path):
                 raise CocktailError(f"output {path} would overwrite its input; choose another --out or --filename")
-        jobs.append(Job(inp, track, outputs, ext))
+        jobs.append(Job(inp, track, outputs, ext, plot=picture))
     return jobs
 
 
@@ -313,7 +332,7 @@ def is_done(job: Job) -> bool:
         return False
     try:
         source = os.path.getmtime(job.input)
-        return all(os.path.getmtime(p) >= source for p in job.outputs.values())
+        return all(os.path.getmtime(p) >= source for p in [*job.outputs.values(), *([job.plot] if job.plot else [])])
     except OSError:
         return False
 
@@ -333,6 +352,10 @@ def load_separator(
 
 
 # -- one file -------------------------------------------------------------------------------------
+#: The first pass's drawing of a file whose stems clipped (keyed by its PNG path): the second
+#: pass scales the stems by one factor, which the drawing (in dB re the mixture) does not show.
+_SKETCHES: dict = {}
+
 def _spool_stdin(tmpdir: str) -> str:
     """Copy standard input to a file (blockwise: flat memory), so it can be read twice."""
     check_stdin_readable()
@@ -484,7 +507,8 @@ def separate_file(
                 progress(done / sr, None if total is None else max(total, done) / sr)
 
         total = expected
-        peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block)
+        picture = job.plot if opts.plot else None
+        peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block, picture)
         scale = 1.0
         if peak is not None:  # integer output would clip: run again with one gain for all stems
             scale = peak_scale(np.array([peak], np.float32), PEAK_LIMIT)
@@ -496,7 +520,7 @@ def separate_file(
                     f"by {scale:.4f} ({20 * np.log10(scale):+.1f} dB) to fit {target} output without clipping, "
                     f"so they sum to {scale:.2f}x the input (--bits 32 writes float WAV as is, summing to the input)"
                 )
-            _, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, scale, on_block)
+            _, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, scale, on_block, picture)
     # a warning, not an error: what is there is whole. Lengths FFmpeg announces are approximate
     # (a codec's padding): only a shortfall of more than half a second there says the file is cut.
     if n_written < announced - (0 if exact else sr // 2) and warn is not None:
@@ -505,7 +529,7 @@ def separate_file(
             "separated what is there"
         )
     seconds = time.perf_counter() - start
-    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale, sep.precision)
+    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale, sep.precision, picture)
 
 
 def _too_short(frames: int, need: int, sr: int) -> str:
@@ -522,9 +546,16 @@ def _counted(blocks: Iterable[np.ndarray], on_block: Callable[[int], None]) -> I
         yield block
 
 
-def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
+def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block, picture=None):
     """One pass. Returns ``(peak, frames)``: ``peak`` is None unless integer (or compressed)
-    output would clip (then nothing is written and the caller runs again with a gain)."""
+    output would clip (then nothing is written and the caller runs again with a gain).
+    ``picture``: also draw the spectrograms (all five stems, as separated) into this PNG, which
+    is written after the stems (drawn before they are committed: a failure leaves neither)."""
+    sketch = None
+    if picture is not None:
+        from .plot import SeparationSketch  # matplotlib and librosa's filters only for --plot
+
+        sketch = SeparationSketch(sr)
     writers = _Writers(outputs, opts, sr, channels, tmpdir, name)
     index = {s: CLASSES.index(s) for s in outputs if s != REST}
     others = [i for i, c in enumerate(CLASSES) if c not in index]  # what REST sums
@@ -534,6 +565,8 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
         with open_audio(path, name) as reader:
             for stems in sep.separate_blocks(_counted(reader.blocks(BLOCK_FRAMES), on_block), sr, name):
                 n += stems.shape[-1]
+                if sketch is not None and scale == 1.0:  # the first pass draws; a second one would again
+                    sketch.feed(stems)
                 chosen = {s: stems[i] for s, i in index.items()}
                 if REST in outputs:  # the stems sum to the input, so this is the input minus the chosen
                     chosen[REST] = stems[others].sum(axis=0)
@@ -548,10 +581,22 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
                     writers.write(chosen)
         if clipping:
             writers.abort()
+            if sketch is not None:
+                _SKETCHES[picture] = sketch  # kept for the second pass, which only rescales
             return peak, n
+        png = None
+        if picture is not None:
+            sketch = sketch if scale == 1.0 else _SKETCHES.pop(picture, sketch)
+            png = sketch.png(title=f"{os.path.basename(name)}: cocktail separate")
         writers.commit()
+        if png is not None:
+            from .plot import write_png
+
+            write_png(picture, png)
     except BaseException:
         writers.abort()
+        if picture is not None and scale != 1.0:
+            _SKETCHES.pop(picture, None)
         raise
     return None, n
 

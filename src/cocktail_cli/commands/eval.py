@@ -38,6 +38,9 @@ Stems of different lengths are trimmed to the shortest (with a warning); multi-c
   [dim]# oracle mode alone: the ceiling of a binary mask on these references[/dim]
   cocktail eval --reference data/test --oracle ibm
 
+  [dim]# a picture of the scores per class: model, floor and oracle (irm1)[/dim]
+  cocktail eval data/ --split test --plot scores.png
+
   [dim]# the 2nd of 4 slices, on one of four machines; JSON lines to merge afterwards[/dim]
   cocktail eval data/ --split test --shard 2/4 --json > scores-2.jsonl
 """
@@ -77,6 +80,10 @@ def eval_command(
     csv_path: Optional[Path] = typer.Option(
         None, "--csv", help="Write one row per mixture, system and stem to this CSV file.", show_default=False
     ),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", metavar="FILE.png", show_default=False,
+        help="Also draw per-class SI-SDRi and SDR beside the floor (mixture) and the oracle into this PNG (the oracle is --oracle's, irm1 if none is given; needs matplotlib).",
+    ),
     shard: Optional[str] = typer.Option(
         None, "--shard", metavar="K/N", show_default=False,
         help="Score only the K-th of N slices of the mixtures sorted by id (K from 1): N jobs with K = 1..N score each once.",
@@ -89,6 +96,15 @@ def eval_command(
 
     if oracle is not None and oracle not in ORACLES:
         raise CocktailError(f"--oracle must be one of {', '.join(ORACLES)} (got '{oracle}')")
+    if plot is not None:
+        from ..plot import check_matplotlib
+
+        check_matplotlib()
+        if plot.suffix.lower() != ".png":
+            raise CocktailError("--plot writes a PNG; give a file name ending in .png", str(plot))
+        if oracle is None:  # the picture puts the model between the floor and the ceiling
+            oracle = "irm1"
+            console.info("--plot: also scoring the ideal ratio mask (irm1) as the oracle")
     job = EvalJob(
         reference=reference, estimate=estimate, data_dir=data_dir, model=model, use_model=not no_model,
         split=split, oracle=oracle, threshold_db=absent_db, limit=limit, precision=precision.lower(),
@@ -106,6 +122,12 @@ def eval_command(
         from ..atomic import remove_stale_temps
 
         remove_stale_temps(csv_path.parent)  # a CSV half-written by a run killed outright (kill -9)
+    if plot is not None:
+        from ..atomic import remove_stale_temps
+        from ..audio import check_writable_dir
+
+        check_writable_dir(plot.parent or Path("."), create=False)
+        remove_stale_temps(plot.parent)
     results: list[dict] = []
     failed: list[str] = []
     with console.make_progress() as progress:
@@ -127,6 +149,11 @@ def eval_command(
         console.emit_json(summary)
     if csv_path is not None:
         write_csv(csv_path, results)
+    if plot is not None and results:
+        from ..plot import plot_scores
+
+        plot_scores(plot, summary)
+        console.info(f"picture of the scores in {plot}")
     if results and (not json_out or console.interactive()):
         out = console.err_console
         if out.width < 110:  # piped stderr defaults to 80 columns, too narrow for the metrics

@@ -37,6 +37,9 @@ A folder search leaves out the output folder and the stems cocktail wrote, so a 
 
   cocktail separate recordings/ -o stems/ --format flac --bits 24 --jobs 2
 
+  [dim]# and a picture of the separation: out/mix/mix.png[/dim]
+  cocktail separate mix.wav -o out/ --plot
+
   cocktail separate *.wav --stems speech,dog --filename "{{stem}}/{{track}}.{{ext}}"
 
   [dim]# two stems, speech and everything else (rest.mp3), as MP3[/dim]
@@ -75,6 +78,7 @@ def separate(
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave out inputs whose stems all exist and are newer than the input (rerun an interrupted batch with it to finish only what is missing)."),
     precision: str = typer.Option("auto", "--precision", help="The network's arithmetic: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or on CUDA; float32 elsewhere), bf16 or fp32."),
     independent_channels: bool = typer.Option(False, "--independent-channels", help="Separate each channel on its own (slower), for recordings whose channels hold different scenes; by default the channels of one file share one set of masks."),
+    plot: bool = typer.Option(False, "--plot", help="Also draw each input's spectrogram and its stems' into a PNG beside the stems (out/mix/mix.png; needs matplotlib)."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Do only the K-th of N slices of the sorted inputs (K from 1): N jobs with K = 1..N do every file once, e.g. a Slurm array or parallel over ssh.", show_default=False),
 ) -> None:
     from ..shard import parse_shard
@@ -105,7 +109,11 @@ def separate(
         stem_list = parse_stems(stems)
     except ValueError as err:
         raise CocktailError(f"--stems: {err}") from None
-    opts = SeparateOptions(out=out, filename=filename, fmt=fmt, bits=bits, stems=stem_list, rest=rest)
+    if plot:
+        from ..plot import check_matplotlib
+
+        check_matplotlib()
+    opts = SeparateOptions(out=out, filename=filename, fmt=fmt, bits=bits, stems=stem_list, rest=rest, plot=plot)
     if json_out and opts.to_stdout:
         raise CocktailError("--json cannot be used with -o - (standard output carries the audio)")
     jobs_list = plan(inputs, opts)
@@ -164,7 +172,8 @@ def separate(
 
 
 def _output_folders(jobs_list) -> list[str]:
-    return sorted({os.path.dirname(p) or "." for job in jobs_list for p in job.outputs.values()})
+    paths = [p for job in jobs_list for p in [*job.outputs.values(), *([job.plot] if job.plot else [])]]
+    return sorted({os.path.dirname(p) or "." for p in paths})
 
 
 def _run_batch(sep, jobs_list, opts, jobs: int, json_out: bool) -> list[str]:
