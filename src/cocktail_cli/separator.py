@@ -196,6 +196,12 @@ class Separator(nn.Module):
             self.chunk = max(int(round(chunk_seconds * stft.sample_rate)), 4 * stft.n_fft)
         self.fixed_length = bool(fixed)
         self.overlap = min(int(round(overlap_seconds * stft.sample_rate)), self.chunk // 4)
+        if stft.center:
+            # chunks start on the STFT's frame grid, so a chunk's frames are frames of the whole
+            # input and per-frame activity (events) cross-fades like the stems
+            if not fixed:
+                self.chunk -= self.chunk % stft.hop
+            self.overlap -= self.overlap % stft.hop
         self.batch_chunks = max(1, int(batch_chunks))
         self.min_samples = stft.n_fft
 
@@ -265,7 +271,10 @@ class Separator(nn.Module):
         if power.dim() == 4:
             power = power.mean(dim=1)
         masks, logits = self.masks_and_activity(power.sqrt())
-        masks = soften(masks, self.mask_temperature)
+        return self._activity(power, soften(masks, self.mask_temperature), logits)
+
+    def _activity(self, power: torch.Tensor, masks: torch.Tensor, logits: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """:meth:`frame_activity` from the (channel-mean) power ``(B, F, T)`` and softened masks."""
         weight = torch.full((power.shape[-2], 1), 2.0)
         weight[0] = weight[-1] = 1.0  # one-sided spectrum: DC and Nyquist count once
         stem_power = ((masks.square() * power.unsqueeze(1)) * weight).sum(dim=-2)  # (B, C, T)
@@ -278,6 +287,31 @@ class Separator(nn.Module):
         else:
             prob = stem_power / (power * weight).sum(dim=-2).unsqueeze(1).clamp_min(1e-20)
         return {"prob": prob, "level_db": level_db}
+
+    @torch.inference_mode()
+    def separate_with_activity(self, wave: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """:meth:`separate_channels` and :meth:`frame_activity` of ``(n, channels, samples)`` from
+        one run of the network (``separate --events``: stems and events from the same pass).
+
+        Where the stems take another path (independent channels, a head the masks do not come
+        with, an STFT the fast inverse cannot take) the two are computed apart.
+        """
+        n, ch, length = wave.shape
+        has_head = getattr(getattr(self.model, "module", self.model), "has_activity", False)
+        if self.independent_channels or has_head or not _fast_istft_ok(self.stft):
+            return self.separate_channels(wave), self.frame_activity(wave)
+        spec = self.stft.stft(wave.reshape(n * ch, length)).reshape(n, ch, self.stft.n_bins, -1)
+        power = spec.real.square() + spec.imag.square()
+        if ch == 1:  # as forward() computes the magnitudes, so the stems are those of separate
+            mag, power = spec[:, 0].abs(), power[:, 0]
+        else:
+            power = power.mean(dim=1)
+            mag = power.sqrt()
+        masks = soften(self.masks(mag), self.mask_temperature)
+        stems = torch.stack(
+            [_masked_istft(self.stft, masks, spec[:, c], length, mixture=wave[:, c]) for c in range(ch)], dim=1
+        )
+        return stems, self._activity(power, masks, None)
 
     def forward(self, wave: torch.Tensor, activity: bool = False):
         """``(batch, samples)`` at the model's rate -> stems ``(batch, C, samples)``; with
@@ -330,9 +364,37 @@ class Separator(nn.Module):
             w[n - self.overlap :] = 1.0 - ramp
         return w
 
-    def stream(self, sample_rate: int, channels: int, name: str = "<input>") -> "SeparationStream":
-        """A :class:`SeparationStream` for audio at ``sample_rate`` with ``channels`` channels."""
-        return SeparationStream(self, sample_rate, channels, name)
+    def stream(self, sample_rate: int, channels: int, name: str = "<input>", activity: bool = False) -> "SeparationStream":
+        """A :class:`SeparationStream` for audio at ``sample_rate`` with ``channels`` channels
+        (with ``activity``, it also gives per-frame activity: :meth:`SeparationStream.take_frames`)."""
+        return SeparationStream(self, sample_rate, channels, name, activity)
+
+    @property
+    def frame_rate(self) -> float:
+        """Activity frames per second (frame ``j`` centred on ``j / frame_rate`` s of input)."""
+        return self.sample_rate / self.stft.hop
+
+    def activity_blocks(self, blocks: Iterable[np.ndarray], sample_rate: int, name: str = "<input>") -> Iterator[np.ndarray]:
+        """Float ``(channels, samples)`` blocks at any rate in, activity frames ``(2, C, n)``
+        (prob, level_db) out, in order: :meth:`frame_activity` of the whole input on the chunk
+        grid of :meth:`separate_blocks` (cross-faded alike), in flat memory."""
+        stream = None
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32)
+            if block.ndim == 1:
+                block = block[None]
+            if stream is None:
+                stream = ActivityStream(self, sample_rate, block.shape[0], name)
+            yield from stream.push(block)
+        if stream is None:
+            raise AudioError("contains no audio samples", name)
+        yield from stream.finish()
+
+    def activity(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Activity frames ``(2, C, T)`` of a whole float ``(channels, samples)`` array (see
+        :meth:`activity_blocks`)."""
+        audio = np.asarray(audio, dtype=np.float32)
+        return np.concatenate(list(self.activity_blocks([audio if audio.ndim == 2 else audio[None]], sample_rate)), axis=-1)
 
     def separate_blocks(
         self, blocks: Iterable[np.ndarray], sample_rate: int, name: str = "<input>"
@@ -381,17 +443,36 @@ class _Chunker:
     (so it is known not to be the last) or at :meth:`finish`; the last chunk is the first whose
     end reaches the input's end, and a short last chunk runs at its own length (padded only for
     fixed-length nets). Output before the next chunk's start is final once a chunk has run.
+
+    ``activity``: ``"none"`` (stems only), ``"with"`` (stems, and per-frame activity from the
+    same run of the network) or ``"only"`` (activity, no stems: ``cocktail events``). Activity
+    frames ``(2, C, frames)`` (prob, level_db; see :meth:`Separator.frame_activity`) collect in
+    :attr:`frames`, cross-faded over the same overlaps as the stems: the step is a whole number
+    of STFT hops, so chunk frames are frames of the whole input (frame ``j`` at sample ``j * hop``).
     """
 
-    def __init__(self, sep: Separator, channels: int):
+    def __init__(self, sep: Separator, channels: int, activity: str = "none"):
         self.sep, self.channels = sep, channels
         self.step = sep.chunk - sep.overlap
+        self.activity = activity
+        if activity != "none":
+            if not sep.stft.center or self.step % sep.stft.hop:
+                raise ValueError("per-frame activity needs a centred STFT and chunks on its frame grid")
+            self.hop = sep.stft.hop
+            self.step_frames = self.step // self.hop
+            self.overlap_frames = sep.overlap // self.hop + 1
+        self.frames: list[torch.Tensor] = []  # final activity frames not yet taken
+        self.frame_tail: torch.Tensor | None = None
         self.buffer = torch.zeros(channels, 0)  # model-rate audio from self.buffer_start on
         self.pending: list[torch.Tensor] = []  # pushed, not yet appended to the buffer
         self.buffer_start = 0
         self.received = 0
         self.next_chunk = 0
         self.tail: torch.Tensor | None = None  # weighted output of [next start, + overlap)
+
+    def take_frames(self) -> list[torch.Tensor]:
+        out, self.frames = self.frames, []
+        return out
 
     def push(self, wave: torch.Tensor) -> list[torch.Tensor]:
         if wave.shape[-1]:
@@ -424,6 +505,27 @@ class _Chunker:
             k = group_end + 1
         return out
 
+    def _process(self, segs: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(n, ch, L)`` -> stems ``(n, ch, C, L)`` and activity ``(n, 2, C, frames)``, as asked."""
+        sep = self.sep
+        if self.activity == "none":
+            return sep.separate_channels(segs), None
+        if self.activity == "only":
+            stems, act = None, sep.frame_activity(segs)
+        else:
+            stems, act = sep.separate_with_activity(segs)
+        return stems, torch.stack([act["prob"], act["level_db"]], dim=1)
+
+    def _frame_weights(self, n: int, first: bool, last: bool) -> torch.Tensor:
+        w = torch.ones(n)
+        m = self.overlap_frames
+        ramp = torch.linspace(0.0, 1.0, m + 2)[1:-1]
+        if not first:
+            w[:m] = ramp[: min(m, n)]
+        if not last:
+            w[n - m :] = 1.0 - ramp
+        return w
+
     @torch.inference_mode()
     def _run(self, ks: list[int], n: int, final: bool = False) -> list[torch.Tensor]:
         sep, chunk = self.sep, self.sep.chunk
@@ -436,30 +538,41 @@ class _Chunker:
         full = [i for i, L in enumerate(lengths) if L == chunk]
         short = [i for i, L in enumerate(lengths) if L < chunk]
         stems: dict[int, torch.Tensor] = {}
+        acts: dict[int, torch.Tensor] = {}
         if full:
             segs = torch.stack([self._segment(starts[i], chunk) for i in full], dim=0)
-            res = sep.separate_channels(segs)  # (len(full), ch, C, chunk)
+            res, act = self._process(segs)  # (len(full), ch, C, chunk), (len(full), 2, C, frames)
             for j, i in enumerate(full):
-                stems[i] = res[j].transpose(0, 1)
+                if res is not None:
+                    stems[i] = res[j].transpose(0, 1)
+                if act is not None:
+                    acts[i] = act[j]
         for i in short:
             length = lengths[i]
             seg = self._segment(starts[i], length)
             run_len = chunk if sep.fixed_length else max(length, sep.min_samples)
             if run_len > length:
                 seg = torch.nn.functional.pad(seg, (0, run_len - length))
-            stems[i] = sep.separate_channels(seg[None])[0, :, :, :length].transpose(0, 1)
+            res, act = self._process(seg[None])
+            if res is not None:
+                stems[i] = res[0, :, :, :length].transpose(0, 1)
+            if act is not None:
+                acts[i] = act[0, ..., : 1 + length // self.hop]
         out = []
         for i, (s, length) in enumerate(zip(starts, lengths)):
             is_last = final and s + chunk >= n
-            weighted = stems[i] * sep._weights(length, first=s == 0, last=is_last)
-            if self.tail is not None:
-                weighted[..., : self.tail.shape[-1]] += self.tail
-            if is_last:
-                out.append(weighted)
-                self.tail = None
-            else:
-                out.append(weighted[..., : self.step])
-                self.tail = weighted[..., self.step :].clone()
+            if self.activity != "none":
+                self._add_frames(acts[i], first=s == 0, last=is_last)
+            if self.activity != "only":
+                weighted = stems[i] * sep._weights(length, first=s == 0, last=is_last)
+                if self.tail is not None:
+                    weighted[..., : self.tail.shape[-1]] += self.tail
+                if is_last:
+                    out.append(weighted)
+                    self.tail = None
+                else:
+                    out.append(weighted[..., : self.step])
+                    self.tail = weighted[..., self.step :].clone()
             self.next_chunk = ks[i] + 1
         # drop audio no later chunk needs
         keep_from = self.next_chunk * self.step
@@ -467,6 +580,17 @@ class _Chunker:
             self.buffer = self.buffer[:, keep_from - self.buffer_start :].clone()
             self.buffer_start = keep_from
         return out
+
+    def _add_frames(self, act: torch.Tensor, first: bool, last: bool) -> None:
+        weighted = act * self._frame_weights(act.shape[-1], first, last)
+        if self.frame_tail is not None:
+            weighted[..., : self.frame_tail.shape[-1]] += self.frame_tail
+        if last:
+            self.frames.append(weighted)
+            self.frame_tail = None
+        else:
+            self.frames.append(weighted[..., : self.step_frames])
+            self.frame_tail = weighted[..., self.step_frames :].clone()
 
     def _segment(self, start: int, length: int) -> torch.Tensor:
         a = start - self.buffer_start
@@ -480,7 +604,7 @@ class SeparationStream:
     concatenated they have exactly as many samples as were pushed.
     """
 
-    def __init__(self, sep: Separator, sample_rate: int, channels: int, name: str = "<input>"):
+    def __init__(self, sep: Separator, sample_rate: int, channels: int, name: str = "<input>", activity: bool = False):
         if sample_rate <= 0:
             raise AudioError(f"invalid sample rate {sample_rate}", name)
         self.sep, self.sample_rate, self.channels, self.name = sep, int(sample_rate), channels, name
@@ -493,7 +617,8 @@ class SeparationStream:
             soxr.ResampleStream(sep.sample_rate, self.sample_rate, N_STEMS * channels, dtype="float32", quality=RESAMPLE_QUALITY)
             if resampled else None
         )
-        self.chunker = _Chunker(sep, channels)
+        #: with ``activity``, per-frame activity from the same run of the network (:meth:`take_frames`)
+        self.chunker = _Chunker(sep, channels, "with" if activity else "none")
         self.mix: deque[np.ndarray] = deque()  # input not yet matched by stems
         self.n_in = 0
         self.n_out = 0
@@ -535,6 +660,10 @@ class SeparationStream:
             out += self._match(np.zeros((N_STEMS, self.channels, missing), np.float32))
         return out
 
+    def take_frames(self) -> list[np.ndarray]:
+        """Activity frames ``(2, C, n)`` (prob, level_db) made final since the last call."""
+        return [f.numpy() for f in self.chunker.take_frames()]
+
     def _emit(self, stems: list[torch.Tensor], last: bool) -> list[np.ndarray]:
         out = []
         for s in stems:
@@ -569,3 +698,47 @@ class SeparationStream:
             stems = stems[..., :m] + (mix - stems[..., :m].sum(axis=0)) / np.float32(N_STEMS)
             return [stems]
         return [_project_np(stems[..., :m], mix)]
+
+
+class ActivityStream:
+    """Input-rate audio in, activity frames ``(2, C, n)`` out, block by block: the analysis half of
+    :class:`SeparationStream` (the same resampler and chunker; no stems are made)."""
+
+    def __init__(self, sep: Separator, sample_rate: int, channels: int, name: str = "<input>"):
+        if sample_rate <= 0:
+            raise AudioError(f"invalid sample rate {sample_rate}", name)
+        self.sep, self.sample_rate, self.channels, self.name = sep, int(sample_rate), channels, name
+        self.down = (
+            soxr.ResampleStream(self.sample_rate, sep.sample_rate, channels, dtype="float32", quality=RESAMPLE_QUALITY)
+            if self.sample_rate != sep.sample_rate else None
+        )
+        self.chunker = _Chunker(sep, channels, "only")
+        self.n_in = 0
+
+    def push(self, block: np.ndarray) -> list[np.ndarray]:
+        block = np.ascontiguousarray(block, dtype=np.float32)
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"expected ({self.channels}, samples) audio, got shape {block.shape}")
+        if not np.isfinite(block).all():
+            raise AudioError("contains NaN or infinite samples", self.name)
+        if block.shape[1] == 0:
+            return []
+        self.n_in += block.shape[1]
+        model_block = self.down.resample_chunk(block.T).T if self.down is not None else block
+        self.chunker.push(torch.from_numpy(np.ascontiguousarray(model_block)))
+        return [f.numpy() for f in self.chunker.take_frames()]
+
+    def finish(self) -> list[np.ndarray]:
+        if self.n_in == 0:
+            raise AudioError("contains no audio samples", self.name)
+        if self.n_in < self.sep.min_input_samples(self.sample_rate):
+            raise AudioError(
+                f"too short to analyse ({self.n_in} sample{'s' if self.n_in != 1 else ''}; need at least "
+                f"{self.sep.min_input_samples(self.sample_rate)} at {self.sample_rate} Hz)",
+                self.name,
+            )
+        if self.down is not None:
+            rest = self.down.resample_chunk(np.zeros((0, self.channels), np.float32), last=True).T
+            self.chunker.push(torch.from_numpy(np.ascontiguousarray(rest)))
+        self.chunker.finish()
+        return [f.numpy() for f in self.chunker.take_frames()]
