@@ -359,3 +359,70 @@ def clamp(events: Iterable[Event], duration: float) -> list[Event]:
 
 
 __all__ = ["Change", "Event", "EventSettings", "EventTracker", "detect", "events_json", "events_table", "settings_for"]
+
+
+# -- files ----------------------------------------------------------------------------------------
+@dataclass
+class FileEvents:
+    """The events of one input (``cocktail events``)."""
+
+    name: str
+    events: list[Event]
+    duration: float
+    sample_rate: int
+    channels: int
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return events_json(self.name, self.events)
+
+
+def events_of_file(sep, path: str, name: str, settings: EventSettings | None = None,
+                   classes: Sequence[str] | None = None, progress=None, block_frames: int = 1 << 16) -> FileEvents:
+    """The events of an audio file, read block by block (flat memory; ``path`` a file name, not
+    ``-``). ``progress(done_seconds, total_seconds_or_None)`` is called per block read.
+    Raises :class:`~cocktail_cli.errors.CocktailError` subclasses naming the file."""
+    import time
+
+    from .audio import open_audio
+    from .errors import AudioError
+
+    start = time.perf_counter()
+    with open_audio(path, name) as reader:
+        sr, channels, frames = reader.samplerate, reader.channels, reader.frames
+        if frames == 0:
+            raise AudioError("contains no audio samples", name)
+        if frames is not None and frames < sep.min_input_samples(sr):
+            raise AudioError(f"too short to analyse ({frames} samples; need at least {sep.min_input_samples(sr)} at {sr} Hz)", name)
+        total = (frames if frames is not None else reader.estimated_frames)
+        tracker = EventTracker(sep.frame_rate, settings, classes)
+        n = 0
+
+        def counted():
+            nonlocal n
+            for block in reader.blocks(block_frames):
+                n += block.shape[1]
+                if progress is not None:
+                    progress(n / sr, None if total is None else max(total, n) / sr)
+                yield block
+
+        for act in sep.activity_blocks(counted(), sr, name):
+            tracker.push(act[0], act[1])
+        tracker.finish()
+    duration = n / sr
+    return FileEvents(name, clamp(sorted_events(tracker.events), duration), duration, sr, channels,
+                      time.perf_counter() - start)
+
+
+def timeline(events: Iterable[Event], cls: str, duration: float, width: int) -> str:
+    """One line of ``width`` cells for ``cls``: ``█`` where one of its events sounds, ``·`` elsewhere."""
+    cells = ["·"] * width
+    if duration > 0:
+        for e in events:
+            if e.cls != cls:
+                continue
+            a = int(e.start / duration * width)
+            b = max(a + 1, int(math.ceil(e.end / duration * width)))
+            for k in range(max(0, a), min(width, b)):
+                cells[k] = "█"
+    return "".join(cells)
