@@ -64,6 +64,10 @@ class SeparateOptions:
     bits: int | None = None  # 16 for wav and flac; none for the compressed formats
     stems: list[str] = field(default_factory=lambda: list(CLASSES))
     rest: bool = False  # also write REST, the mixture minus ``stems``
+    #: also write the events (``events.json`` beside the stems) from the same pass
+    events: bool = False
+    event_settings: object = None  # an events.EventSettings; None: the defaults
+    event_classes: list[str] | None = None  # None: the four target classes
 
     @property
     def to_stdout(self) -> bool:
@@ -97,6 +101,7 @@ class Job:
     outputs: dict[str, str]
     input_ext: str = ""  # the input's extension without the dot ("" for standard input)
     label: str = ""  # the name messages and --json use instead of ``input`` ("<example>")
+    events_path: str | None = None  # where ``--events`` writes the events (``{stem}`` = events, ``.json``)
 
     @property
     def name(self) -> str:
@@ -113,6 +118,8 @@ class FileResult:
     channels: int
     scale: float = 1.0
     precision: str = "fp32"  # the network's arithmetic (precision.py)
+    events_path: str | None = None
+    events: list | None = None  # events.Event list with --events
 
     @property
     def rtf(self) -> float:
@@ -129,6 +136,7 @@ class FileResult:
             "channels": self.channels,
             "scale": self.scale,
             "precision": self.precision,
+            **({"events": self.events_path} if self.events_path else {}),
         }
 
     def summary(self) -> str:
@@ -185,6 +193,8 @@ def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
         raise CocktailError("no stems selected")
     if opts.rest and len(opts.stems) == len(CLASSES):
         raise CocktailError("--rest writes the mixture minus the chosen --stems; choose some of them (e.g. --stems speech)")
+    if opts.events and opts.to_stdout:
+        raise CocktailError("--events writes events.json beside the stems; give a folder or a file with -o, not -")
     if opts.to_stdout or opts.to_file:
         target = "standard output" if opts.to_stdout else f"the file {opts.out}"
         if len(opts.output_stems) != 1:
@@ -290,7 +300,14 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
         else:
             template = SHARED_TRACK_TEMPLATE if opts.filename == DEFAULT_TEMPLATE and track in shared and ext else None
             outputs = {s: output_path(opts, track, s, ext, template) for s in opts.output_stems}
-        for path in outputs.values():
+        events_path = None
+        if opts.events:
+            if opts.to_file:
+                events_path = os.path.join(os.path.dirname(opts.out), "events.json")
+            else:
+                events_path = output_path(opts, track, "events", ext, template)
+                events_path = os.path.splitext(events_path)[0] + ".json"
+        for path in [*outputs.values(), *([events_path] if events_path else [])]:
             if not (opts.to_stdout or opts.to_file) and os.path.relpath(path, opts.out).split(os.sep)[0] == "..":
                 raise CocktailError(f"--filename '{opts.filename}' would write {path}, outside -o {opts.out}")
             key = os.path.normcase(os.path.abspath(path)) if path != STDIO else STDIO
@@ -299,7 +316,7 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
             seen[key] = inp
             if inp != STDIO and path != STDIO and os.path.exists(inp) and os.path.exists(path) and os.path.samefile(inp, path):
                 raise CocktailError(f"output {path} would overwrite its input; choose another --out or --filename")
-        jobs.append(Job(inp, track, outputs, ext))
+        jobs.append(Job(inp, track, outputs, ext, events_path=events_path))
     return jobs
 
 
@@ -313,7 +330,8 @@ def is_done(job: Job) -> bool:
         return False
     try:
         source = os.path.getmtime(job.input)
-        return all(os.path.getmtime(p) >= source for p in job.outputs.values())
+        paths = [*job.outputs.values(), *([job.events_path] if job.events_path else [])]
+        return all(os.path.getmtime(p) >= source for p in paths)
     except OSError:
         return False
 
@@ -484,7 +502,12 @@ def separate_file(
                 progress(done / sr, None if total is None else max(total, done) / sr)
 
         total = expected
-        peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block)
+        tracker = None
+        if opts.events:
+            from .events import EventTracker
+
+            tracker = EventTracker(sep.frame_rate, opts.event_settings, opts.event_classes)
+        peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block, tracker)
         scale = 1.0
         if peak is not None:  # integer output would clip: run again with one gain for all stems
             scale = peak_scale(np.array([peak], np.float32), PEAK_LIMIT)
@@ -504,8 +527,21 @@ def separate_file(
             f"{name}: truncated: header says {_seconds(announced / sr)}, file holds {_seconds(n_written / sr)}; "
             "separated what is there"
         )
+    events = None
+    if tracker is not None:  # the events of the first pass (a gain for a second one changes none)
+        from .atomic import atomic_write_text
+        from .events import clamp, events_json, sorted_events
+
+        import json
+
+        events = clamp(sorted_events(tracker.events), n_written / sr)
+        try:
+            atomic_write_text(job.events_path, json.dumps(events_json(name, events)) + "\n")
+        except OSError as err:
+            raise AudioError(f"cannot write ({write_error(err, job.events_path)})", job.events_path) from None
     seconds = time.perf_counter() - start
-    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale, sep.precision)
+    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale, sep.precision,
+                      job.events_path, events)
 
 
 def _too_short(frames: int, need: int, sr: int) -> str:
@@ -522,9 +558,10 @@ def _counted(blocks: Iterable[np.ndarray], on_block: Callable[[int], None]) -> I
         yield block
 
 
-def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
+def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block, tracker=None):
     """One pass. Returns ``(peak, frames)``: ``peak`` is None unless integer (or compressed)
-    output would clip (then nothing is written and the caller runs again with a gain)."""
+    output would clip (then nothing is written and the caller runs again with a gain).
+    ``tracker`` (an events.EventTracker) gets the activity frames of the same run of the network."""
     writers = _Writers(outputs, opts, sr, channels, tmpdir, name)
     index = {s: CLASSES.index(s) for s in outputs if s != REST}
     others = [i for i, c in enumerate(CLASSES) if c not in index]  # what REST sums
@@ -532,7 +569,8 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
     clipping = False
     try:
         with open_audio(path, name) as reader:
-            for stems in sep.separate_blocks(_counted(reader.blocks(BLOCK_FRAMES), on_block), sr, name):
+            on_frames = None if tracker is None else (lambda f: tracker.push(f[0], f[1]))
+            for stems in sep.separate_blocks(_counted(reader.blocks(BLOCK_FRAMES), on_block), sr, name, on_frames):
                 n += stems.shape[-1]
                 chosen = {s: stems[i] for s, i in index.items()}
                 if REST in outputs:  # the stems sum to the input, so this is the input minus the chosen
@@ -546,6 +584,8 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block):
                         chosen = {s: a * np.float32(scale) for s, a in chosen.items()}
                 if not clipping:
                     writers.write(chosen)
+        if tracker is not None:
+            tracker.finish()
         if clipping:
             writers.abort()
             return peak, n

@@ -397,11 +397,13 @@ class Separator(nn.Module):
         return np.concatenate(list(self.activity_blocks([audio if audio.ndim == 2 else audio[None]], sample_rate)), axis=-1)
 
     def separate_blocks(
-        self, blocks: Iterable[np.ndarray], sample_rate: int, name: str = "<input>"
+        self, blocks: Iterable[np.ndarray], sample_rate: int, name: str = "<input>", on_frames=None,
     ) -> Iterator[np.ndarray]:
         """Float ``(channels, samples)`` blocks in, stems ``(C, channels, m)`` blocks out, in order.
 
-        The concatenated output has exactly the input's length; memory stays flat.
+        The concatenated output has exactly the input's length; memory stays flat. ``on_frames``:
+        called with each block of activity frames ``(2, C, n)`` (prob, level_db) from the same run
+        of the network, in order (``separate --events``).
         """
         stream = None
         for block in blocks:
@@ -409,11 +411,19 @@ class Separator(nn.Module):
             if block.ndim == 1:
                 block = block[None]
             if stream is None:
-                stream = self.stream(sample_rate, block.shape[0], name)
-            yield from stream.push(block)
+                stream = self.stream(sample_rate, block.shape[0], name, activity=on_frames is not None)
+            stems = stream.push(block)
+            if on_frames is not None:
+                for f in stream.take_frames():
+                    on_frames(f)
+            yield from stems
         if stream is None:
             raise AudioError("contains no audio samples", name)
-        yield from stream.finish()
+        stems = stream.finish()
+        if on_frames is not None:
+            for f in stream.take_frames():
+                on_frames(f)
+        yield from stems
 
     @torch.inference_mode()
     def separate_model_rate(self, wave: torch.Tensor) -> torch.Tensor:
