@@ -32,11 +32,11 @@ MAX_SECONDS = 10.0
 
 
 def _default_on() -> dict[str, float]:
-    return {c: 0.5 for c in CLASSES}
+    return {c: 0.3 for c in CLASSES}
 
 
 def _default_off() -> dict[str, float]:
-    return {c: 0.3 for c in CLASSES}
+    return {c: 0.15 for c in CLASSES}
 
 
 @dataclass
@@ -188,7 +188,7 @@ def detect(
         for a, b in zip(edges[::2], edges[1::2]):
             hits = np.flatnonzero(high[a:b])
             if hits.size:
-                segments.append([a + int(hits[0]), int(b)])
+                segments.append([int(a) + int(hits[0]), int(b)])
         merged: list[list[int]] = []
         for a, b in segments:
             if merged and a - merged[-1][1] < min_gap:
@@ -345,8 +345,11 @@ def events_json(name: str, events: Iterable[Event], duration: float | None = Non
     return obj
 
 
-def events_table(rows: Iterable[tuple[str, Event]], sep: str = "\t", header: bool = False) -> str:
-    """The DCASE layout ``filename onset offset event_label`` (what sed_eval and psds_eval read)."""
+def events_table(rows: Iterable[tuple[str, Event]], sep: str = "\t", header: bool = True) -> str:
+    """The DCASE layout ``filename onset offset event_label`` (what sed_eval and psds_eval read).
+
+    With the header line: sed_eval's reader (dcase_util) guesses whether the first line is one,
+    and without it took the first event for a header (tab) or read nothing (comma)."""
     lines = [sep.join(("filename", "onset", "offset", "event_label"))] if header else []
     for name, e in rows:
         lines.append(sep.join((name, f"{e.start:.3f}", f"{e.end:.3f}", e.cls)))

@@ -49,14 +49,14 @@ def parse_classes(spec: Optional[str]) -> list[str]:
     try:
         return parse_stems(spec)
     except ValueError as err:
-        raise CocktailError(f"--classes: {str(err).replace('stem', 'class')}") from None
+        raise CocktailError(f"--classes: {str(err).replace('stem(s)', 'class(es)')}") from None
 
 
 def events(
     inputs: Optional[List[str]] = typer.Argument(None, help="Audio files, folders (searched recursively) or - for standard input.", show_default=False),
     classes: Optional[str] = typer.Option(None, "--classes", "-c", help=f"Comma-separated classes to report (default {','.join(TARGET_CLASSES)}; also {CLASSES[-1]}, the background).", show_default=False),
     json_out: bool = typer.Option(False, "--json", help='One JSON object per input and line: {"file", "events": [{"class", "start", "end", "peak_db", "confidence"}]} (or {"file", "error"}).'),
-    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="tsv (the DCASE layout: filename, onset, offset, event_label, tab-separated) or csv.", show_default=False),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="tsv (the DCASE layout: a header line, then filename, onset, offset, event_label, tab-separated) or csv.", show_default=False),
     out: Optional[str] = typer.Option(None, "-o", "--out", help="Write the JSON lines or the table to this file (written whole when all inputs are done); its extension (.json, .tsv, .csv) sets the format unless --json or --format does.", show_default=False),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Checkpoint written by cocktail train (default: the shipped model, or $COCKTAIL_MODEL).", show_default=False),
     precision: str = typer.Option("auto", "--precision", help="The network's arithmetic: auto, bf16 or fp32 (as for separate)."),
@@ -185,7 +185,7 @@ def _render(results, kind: str) -> str:
     if kind == "json":
         return "".join(json.dumps(r.to_json()) + "\n" for r in results)
     sep = "\t" if kind == "tsv" else ","
-    return events_table([(r.name, e) for r in results for e in r.events], sep=sep, header=kind == "csv")
+    return events_table([(r.name, e) for r in results for e in r.events], sep=sep, header=True)
 
 
 def _show(result, kind: str, classes, first: bool) -> None:
@@ -198,7 +198,7 @@ def _show(result, kind: str, classes, first: bool) -> None:
         from ..events import events_table
 
         sys.stdout.write(events_table([(result.name, e) for e in result.events], "\t" if kind == "tsv" else ",",
-                                      header=kind == "csv" and first))
+                                      header=first))
         sys.stdout.flush()
         return
     _print_table(result, classes)
