@@ -760,17 +760,17 @@ class LiveActivity:
     :class:`ActivityStream` waits for whole chunks (20 s by default) and cross-fades them, which
     suits files; a live alert cannot wait that long. Here the network runs every ``hop_seconds``
     on a short window: ``left_seconds`` of past audio (context for the network, whose receptive
-    field spans about a second), the ``hop_seconds`` of new frames that are kept, and
+    field spans about 0.7 s each way), the ``hop_seconds`` of new frames that are kept, and
     ``right_seconds`` of audio after them (so the newest kept frame has some future to judge by).
-    A frame is thus final ``right_seconds`` after its time; each run costs
-    ``(left + hop + right) / hop`` times its share of real time (about 12x: ~12% of one core for
-    the shipped model at 22.05 kHz). Memory holds one window, whatever the stream's length.
+    A frame is thus final ``right_seconds`` after its time (plus up to a hop); each run costs
+    ``(left + hop + right) / hop`` times its share of real time (13x: about 15% of one core for
+    the shipped model, which runs 100x real time on one core). Memory holds one window, whatever the stream's length.
     Frames are those of the whole stream (frame ``j`` centred on sample ``j * hop``), computed by
     :meth:`Separator.frame_activity` like every other path.
     """
 
-    def __init__(self, sep: Separator, sample_rate: int, channels: int = 1, hop_seconds: float = 0.2,
-                 left_seconds: float = 2.0, right_seconds: float = 0.25, name: str = "<stream>"):
+    def __init__(self, sep: Separator, sample_rate: int, channels: int = 1, hop_seconds: float = 0.1,
+                 left_seconds: float = 1.0, right_seconds: float = 0.2, name: str = "<stream>"):
         if sample_rate <= 0:
             raise AudioError(f"invalid sample rate {sample_rate}", name)
         if not sep.stft.center:

@@ -161,8 +161,8 @@ class Watcher:
     per start and end; ``warn(message)`` when it falls behind real time."""
 
     def __init__(self, sep, settings: EventSettings, classes, emit: Callable[[Change], None],
-                 warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float = 0.2,
-                 right_seconds: float = 0.25):
+                 warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float = 0.1,
+                 right_seconds: float = 0.2):
         self.sep, self.settings, self.classes = sep, settings, classes
         self.emit, self.warn, self.exec_cmd = emit, warn, exec_cmd
         self.hop_seconds, self.right_seconds = hop_seconds, right_seconds
