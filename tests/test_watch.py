@@ -174,4 +174,4 @@ def test_device_without_sounddevice_says_how_to_get_it(band_model):
         pytest.skip("sounddevice is installed")
     proc = _watch(band_model, "--device", "0")
     _, err = proc.communicate(b"", timeout=60)
-    assert proc.returncode == 1 and "pip install 'cocktail[mic]'" in err.decode() and len(err.splitlines()) == 1
+    assert proc.returncode == 1 and "pip install 'cocktail-cli[mic]'" in err.decode() and len(err.splitlines()) == 1

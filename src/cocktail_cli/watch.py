@@ -129,7 +129,7 @@ class MicStream:
         except (ImportError, OSError) as err:  # OSError: the package without the PortAudio library
             detail = "" if isinstance(err, ImportError) else f" ({err})"
             raise CocktailError(
-                f"cocktail watch --device needs the optional sounddevice package{detail}: pip install 'cocktail[mic]'"
+                f"cocktail watch --device needs the optional sounddevice package{detail}: pip install 'cocktail-cli[mic]'"
             ) from None
         self.sd = sd
         try:

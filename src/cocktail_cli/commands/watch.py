@@ -15,7 +15,7 @@ from ..precision import PRECISIONS
 
 HELP = f"""Listen to a live stream and print a line when an event of {', '.join(TARGET_CLASSES)} starts and when it ends.
 
-The stream is WAV on standard input (a header without a length, as arecord and FFmpeg write to a pipe, is fine) or a microphone (--device; needs the optional sounddevice package: pip install 'cocktail[mic]'). It keeps up with real time in flat memory, on about a tenth of one core, and says so if it falls behind. A start line comes about half a second after the sound begins. Ctrl-C or the end of the stream ends the open events and exits.
+The stream is WAV on standard input (a header without a length, as arecord and FFmpeg write to a pipe, is fine) or a microphone (--device; needs the optional sounddevice package: pip install 'cocktail-cli[mic]'). It keeps up with real time in flat memory, on about a tenth of one core, and says so if it falls behind. A start line comes about half a second after the sound begins. Ctrl-C or the end of the stream ends the open events and exits.
 
 [b]Examples[/b]
 
