@@ -15,7 +15,7 @@ chooses the shared settings. The grid's scores use a greedy matching (fast); the
 Usage::
 
     python scripts/tune_events.py [--scenes 40] [--seed 0] [--model PATH] [--split val]
-                                  [--chunk-seconds 20] [--export tuned.pt]
+                                  [--chunk-seconds 3] [--export tuned.pt]
 
 ``--export`` writes a copy of the model with the tuned settings in ``inference["events"]``
 (``checkpoint.export``), which ``cocktail events`` and ``watch`` then use. ``--split test``
@@ -40,7 +40,7 @@ import soundfile as sf  # noqa: E402
 import soxr  # noqa: E402
 
 from cocktail_cli.classes import CLASSES, TARGET_CLASSES  # noqa: E402
-from cocktail_cli.events import EventSettings, _median_windows, clamp, detect  # noqa: E402
+from cocktail_cli.events import EVENT_CHUNK_SECONDS, EventSettings, _median_windows, clamp, detect  # noqa: E402
 from cocktail_cli.separator import Separator  # noqa: E402
 
 SCENE_SECONDS = 30.0
@@ -221,7 +221,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--corpus", type=Path, default=None)
     p.add_argument("--split", default="val", choices=("val", "test"))
-    p.add_argument("--chunk-seconds", type=float, default=20.0)
+    p.add_argument("--chunk-seconds", type=float, default=EVENT_CHUNK_SECONDS)
     p.add_argument("--settings", default=None, help="JSON of EventSettings to score as well")
     p.add_argument("--export", default=None, help="write the model with the tuned settings here")
     args = p.parse_args(argv)

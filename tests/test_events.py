@@ -40,7 +40,8 @@ def _walk(rng, t):
 
 
 @pytest.mark.parametrize("settings", [
-    EventSettings(),
+    EventSettings(on={c: 0.5 for c in CLASSES}, off={c: 0.3 for c in CLASSES}, median_seconds=0.25,
+                  min_event_seconds=0.2, min_gap_seconds=0.25),
     EventSettings(median_seconds=0.0, min_event_seconds=0.0, min_gap_seconds=0.0),
     EventSettings(on={c: 0.7 for c in CLASSES}, off={c: 0.2 for c in CLASSES}, median_seconds=0.5,
                   min_event_seconds=0.5, min_gap_seconds=1.0),
@@ -258,7 +259,7 @@ def test_separate_events_writes_events_json_from_the_same_pass(band_model, cli, 
     assert code == 0, err
     assert json.loads(out)["events"] == str(tmp_path / "out" / "scene" / "events.json")
     written = json.loads((tmp_path / "out" / "scene" / "events.json").read_text())
-    code, out, _ = cli("events", scene_file, "--json")
+    code, out, _ = cli("events", scene_file, "--json", "--chunk-seconds", "20")  # separate's chunks
     alone = json.loads(out)
     assert [(e["class"], e["start"], e["end"]) for e in written["events"]] == [(e["class"], e["start"], e["end"]) for e in alone["events"]]
     assert written["file"] == alone["file"]

@@ -62,6 +62,7 @@ def events(
     precision: str = typer.Option("auto", "--precision", help="The network's arithmetic: auto, bf16 or fp32 (as for separate)."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Do only the K-th of N slices of the sorted inputs (K from 1), as for separate.", show_default=False),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="DIR", help="Also draw each input's spectrogram with its events into DIR/<track>.png.", show_default=False),
+    chunk_seconds: Optional[float] = typer.Option(None, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (default 3: shorter chunks let quiet sounds stand out; separate --events uses separation's 20).", show_default=False),
 ) -> None:
     from ..shard import parse_shard
 
@@ -96,10 +97,10 @@ def events(
         if not pairs:
             return
 
-    from ..events import settings_for
+    from ..events import EVENT_CHUNK_SECONDS, settings_for
     from ..separate import load_separator
 
-    sep = load_separator(model, precision=precision)
+    sep = load_separator(model, chunk_seconds or EVENT_CHUNK_SECONDS, precision=precision)
     try:
         settings = settings_for(getattr(sep, "loaded", None))
     except ValueError as err:
