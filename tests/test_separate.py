@@ -154,7 +154,9 @@ def test_channels_share_one_set_of_masks(model_path, monkeypatch):
 def test_independent_channels_option(run, model_path, tmp_path):
     audio = scene(1.5, MODEL_SR, 2, seed=2)
     src = write(tmp_path / "mix.wav", audio, MODEL_SR, subtype="FLOAT")
-    code, _, err = run(src, "-o", tmp_path / "out", "--bits", "32", "--stems", "dog", "--independent-channels")
+    # --precision fp32: the Separator below computes in fp32 (auto is bf16 on an AVX512-BF16 CPU)
+    code, _, err = run(src, "-o", tmp_path / "out", "--bits", "32", "--stems", "dog", "--independent-channels",
+                       "--precision", "fp32")
     assert code == 0, err
     dog, _ = sf.read(str(tmp_path / "out" / "mix" / "dog.wav"), dtype="float32", always_2d=True)
     expected = Separator.from_checkpoint(model_path, independent_channels=True).separate(audio, MODEL_SR)
@@ -211,7 +213,8 @@ def test_stdin_to_stdout_pipe(model_path, tmp_path):
     buf = io.BytesIO()
     sf.write(buf, audio.T, sr, format="WAV", subtype="FLOAT")
     env = {**os.environ, "COCKTAIL_MODEL": model_path}
-    cmd = [sys.executable, "-m", "cocktail_cli", "separate", "-", "--stems", "speech", "-o", "-", "--bits", "32"]
+    cmd = [sys.executable, "-m", "cocktail_cli", "separate", "-", "--stems", "speech", "-o", "-", "--bits", "32",
+           "--precision", "fp32"]  # as the Separator below (auto is bf16 on an AVX512-BF16 CPU)
     proc = subprocess.run(cmd, input=buf.getvalue(), capture_output=True, env=env)
     assert proc.returncode == 0, proc.stderr.decode()
     speech, rate = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
