@@ -97,8 +97,15 @@ def events(
         if not pairs:
             return
 
+    import torch
+
     from ..events import EVENT_CHUNK_SECONDS, settings_for
     from ..separate import load_separator
+
+    # Quiet passages drive the network's activations into subnormal floats, which the CPU
+    # computes ~10x slower: a 3 s chunk of a real scene took 1.2 s instead of 0.12 s. Flushing
+    # them to zero changes results by less than 1e-38.
+    torch.set_flush_denormal(True)
 
     sep = load_separator(model, chunk_seconds or EVENT_CHUNK_SECONDS, precision=precision)
     try:
