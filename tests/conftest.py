@@ -13,6 +13,7 @@ from cocktail_cli.classes import CLASSES
 from cocktail_cli.cli import main as cli_main
 
 from fake_synth import class_clip
+from tones import BANDS
 
 
 @pytest.fixture
@@ -67,3 +68,31 @@ def parse_cli():
                 return ctx.params
 
     return parse
+
+
+@pytest.fixture(scope="session")
+def band_model(tmp_path_factory):
+    """A checkpoint (8 kHz TCN) whose masks give each frequency bin wholly to one class by
+    :data:`BANDS`, whatever the input: a tone at 950 Hz is a siren, and its energy share is the
+    evidence ``events`` and ``watch`` threshold. Known onsets in, known events out."""
+    import torch
+
+    from cocktail_cli.checkpoint import save_checkpoint
+    from cocktail_cli.nets import build
+    from cocktail_cli.stft import STFTConfig
+
+    stft = STFTConfig(sample_rate=8000, n_fft=256, hop=64)
+    model = build("tcn", n_bins=stft.n_bins, channels=8, hidden=16, depth=1, repeats=1)
+    freqs = np.arange(stft.n_bins) * stft.sample_rate / stft.n_fft
+    owner = np.full(stft.n_bins, CLASSES.index("other"))
+    for cls, (lo, hi) in BANDS.items():
+        owner[(freqs >= lo) & (freqs < hi)] = CLASSES.index(cls)
+    bias = np.zeros((len(CLASSES), stft.n_bins), np.float32)
+    bias[owner, np.arange(stft.n_bins)] = 30.0  # softmax: one class owns the bin
+    with torch.no_grad():
+        model.decode.weight.zero_()
+        model.decode.bias.copy_(torch.from_numpy(bias.reshape(-1)))
+    path = tmp_path_factory.mktemp("band") / "band.pt"
+    save_checkpoint(path, model.eval(), "tcn", stft)
+    return str(path)
+

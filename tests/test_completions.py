@@ -74,3 +74,18 @@ def test_bash_completion_completes_commands_and_choices():
         pytest.skip("the cocktail console script is not installed next to this Python")
     assert "synth" in _complete_bash(["cocktail", "sy"])
     assert _complete_bash(["cocktail", "synth", "x", "--split", ""]) == ["train", "val", "test"]
+
+
+def test_completion_offers_the_events_and_watch_commands_and_their_options():
+    from typer.testing import CliRunner
+
+    def complete(words: str) -> list[str]:
+        # what the committed bash script asks the app (completions/cocktail.bash)
+        env = {"_COCKTAIL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        result = CliRunner().invoke(app, [], prog_name="cocktail", env=env)
+        return result.output.split()
+
+    assert {"events", "eval"} <= set(complete("cocktail ev"))
+    assert "watch" in complete("cocktail wa")
+    assert {"--json", "--format", "--classes", "--shard", "--plot"} <= set(complete("cocktail events x.wav --"))
+    assert {"--device", "--exec", "--json", "--classes"} <= set(complete("cocktail watch --"))

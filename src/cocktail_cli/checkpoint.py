@@ -44,7 +44,7 @@ class LoadedModel:
     training: dict = field(default_factory=dict)
     package_version: str = ""
     resume: dict | None = None
-    #: Inference settings calibrated after training (``mask_temperature``); see :func:`export`.
+    #: Inference settings calibrated after training (``mask_temperature``, ``events``); see :func:`export`.
     inference: dict = field(default_factory=dict)
 
 
@@ -111,6 +111,13 @@ def _checked_inference(inference, name: str) -> dict:
     temperature = inference.get("mask_temperature", 1.0) if isinstance(inference, dict) else None
     if not isinstance(temperature, (int, float)) or not 0.1 <= temperature <= 10:
         raise CheckpointError(f"damaged checkpoint (inference settings {inference!r})", name)
+    if inference.get("events") is not None:  # post-processing tuned for events (events.py)
+        from .events import EventSettings
+
+        try:
+            EventSettings.from_dict(inference["events"])
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"damaged checkpoint (inference settings: events: {err})", name) from None
     return dict(inference)
 
 
@@ -151,7 +158,9 @@ def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False, i
     """Copy a checkpoint without its resume state (and optionally weights in float16) for shipping.
 
     ``inference``: settings calibrated on validation data after training, stored with the weights
-    and applied by :class:`~cocktail_cli.separator.Separator` (``mask_temperature``).
+    and applied by :class:`~cocktail_cli.separator.Separator` (``mask_temperature``) and by
+    ``events`` and ``watch`` (``events``: an :class:`~cocktail_cli.events.EventSettings` dict,
+    ``scripts/tune_events.py``).
     """
     ckpt = read_raw(src)
     ckpt.pop("resume", None)

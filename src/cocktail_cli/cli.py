@@ -129,7 +129,7 @@ app = typer.Typer(
 )
 
 #: Subcommands in help order. Each module defines ``register(app)``.
-COMMANDS = ("separate", "synth", "prep", "train", "eval")
+COMMANDS = ("separate", "events", "watch", "synth", "prep", "train", "eval")
 
 
 def _version(value: bool) -> None:

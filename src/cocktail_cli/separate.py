@@ -65,6 +65,10 @@ class SeparateOptions:
     stems: list[str] = field(default_factory=lambda: list(CLASSES))
     rest: bool = False  # also write REST, the mixture minus ``stems``
     plot: bool = False  # also write a PNG of the spectrograms beside the stems (plot_path)
+    #: also write the events (``events.json`` beside the stems) from the same pass
+    events: bool = False
+    event_settings: object = None  # an events.EventSettings; None: the defaults
+    event_classes: list[str] | None = None  # None: the four target classes
 
     @property
     def to_stdout(self) -> bool:
@@ -99,6 +103,7 @@ class Job:
     input_ext: str = ""  # the input's extension without the dot ("" for standard input)
     label: str = ""  # the name messages and --json use instead of ``input`` ("<example>")
     plot: str | None = None  # the PNG --plot writes (plot_path), or None
+    events_path: str | None = None  # where ``--events`` writes the events (``{stem}`` = events, ``.json``)
 
     @property
     def name(self) -> str:
@@ -116,6 +121,8 @@ class FileResult:
     scale: float = 1.0
     precision: str = "fp32"  # the network's arithmetic (precision.py)
     plot: str | None = None  # the PNG --plot wrote
+    events_path: str | None = None
+    events: list | None = None  # events.Event list with --events
 
     @property
     def rtf(self) -> float:
@@ -133,6 +140,7 @@ class FileResult:
             "scale": self.scale,
             "precision": self.precision,
             **({"plot": self.plot} if self.plot else {}),
+            **({"events": self.events_path} if self.events_path else {}),
         }
 
     def summary(self) -> str:
@@ -192,6 +200,8 @@ def check_options(opts: SeparateOptions, n_inputs: int | None = None) -> None:
         raise CocktailError("--rest writes the mixture minus the chosen --stems; choose some of them (e.g. --stems speech)")
     if opts.plot and opts.to_stdout:
         raise CocktailError("--plot writes a PNG beside the stems; give an output folder or file, not -o -")
+    if opts.events and opts.to_stdout:
+        raise CocktailError("--events writes events.json beside the stems; give a folder or a file with -o, not -")
     if opts.to_stdout or opts.to_file:
         target = "standard output" if opts.to_stdout else f"the file {opts.out}"
         if len(opts.output_stems) != 1:
@@ -309,7 +319,14 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
             template = SHARED_TRACK_TEMPLATE if opts.filename == DEFAULT_TEMPLATE and track in shared and ext else None
             outputs = {s: output_path(opts, track, s, ext, template) for s in opts.output_stems}
         picture = plot_path(outputs, track, opts.to_file) if opts.plot else None
-        for path in [*outputs.values(), *([picture] if picture else [])]:
+        events_path = None
+        if opts.events:
+            if opts.to_file:
+                events_path = os.path.join(os.path.dirname(opts.out), "events.json")
+            else:
+                events_path = output_path(opts, track, "events", ext, template)
+                events_path = os.path.splitext(events_path)[0] + ".json"
+        for path in [*outputs.values(), *([picture] if picture else []), *([events_path] if events_path else [])]:
             if not (opts.to_stdout or opts.to_file) and os.path.relpath(path, opts.out).split(os.sep)[0] == "..":
                 raise CocktailError(f"--filename '{opts.filename}' would write {path}, outside -o {opts.out}")
             key = os.path.normcase(os.path.abspath(path)) if path != STDIO else STDIO
@@ -318,7 +335,7 @@ def plan(inputs: Iterable[str], opts: SeparateOptions) -> list[Job]:
             seen[key] = inp
             if inp != STDIO and path != STDIO and os.path.exists(inp) and os.path.exists(path) and os.path.samefile(inp, path):
                 raise CocktailError(f"output {path} would overwrite its input; choose another --out or --filename")
-        jobs.append(Job(inp, track, outputs, ext, plot=picture))
+        jobs.append(Job(inp, track, outputs, ext, plot=picture, events_path=events_path))
     return jobs
 
 
@@ -332,7 +349,8 @@ def is_done(job: Job) -> bool:
         return False
     try:
         source = os.path.getmtime(job.input)
-        return all(os.path.getmtime(p) >= source for p in [*job.outputs.values(), *([job.plot] if job.plot else [])])
+        paths = [*job.outputs.values(), *([job.plot] if job.plot else []), *([job.events_path] if job.events_path else [])]
+        return all(os.path.getmtime(p) >= source for p in paths)
     except OSError:
         return False
 
@@ -508,7 +526,12 @@ def separate_file(
 
         total = expected
         picture = job.plot if opts.plot else None
-        peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block, picture)
+        tracker = None
+        if opts.events:
+            from .events import EventTracker
+
+            tracker = EventTracker(sep.frame_rate, opts.event_settings, opts.event_classes)
+        peak, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, 1.0, on_block, picture, tracker)
         scale = 1.0
         if peak is not None:  # integer output would clip: run again with one gain for all stems
             scale = peak_scale(np.array([peak], np.float32), PEAK_LIMIT)
@@ -520,7 +543,8 @@ def separate_file(
                     f"by {scale:.4f} ({20 * np.log10(scale):+.1f} dB) to fit {target} output without clipping, "
                     f"so they sum to {scale:.2f}x the input (--bits 32 writes float WAV as is, summing to the input)"
                 )
-            _, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, scale, on_block, picture)
+            _, n_written = _run(sep, path, name, job.outputs, opts, sr, channels, tmpdir, scale, on_block, picture,
+                                drawn_events=None if tracker is None else tracker.events)  # found by the first pass
     # a warning, not an error: what is there is whole. Lengths FFmpeg announces are approximate
     # (a codec's padding): only a shortfall of more than half a second there says the file is cut.
     if n_written < announced - (0 if exact else sr // 2) and warn is not None:
@@ -528,8 +552,21 @@ def separate_file(
             f"{name}: truncated: header says {_seconds(announced / sr)}, file holds {_seconds(n_written / sr)}; "
             "separated what is there"
         )
+    events = None
+    if tracker is not None:  # the events of the first pass (a gain for a second one changes none)
+        from .atomic import atomic_write_text
+        from .events import clamp, events_json, sorted_events
+
+        import json
+
+        events = clamp(sorted_events(tracker.events), n_written / sr)
+        try:
+            atomic_write_text(job.events_path, json.dumps(events_json(name, events)) + "\n")
+        except OSError as err:
+            raise AudioError(f"cannot write ({write_error(err, job.events_path)})", job.events_path) from None
     seconds = time.perf_counter() - start
-    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale, sep.precision, picture)
+    return FileResult(name, dict(job.outputs), seconds, n_written / sr, sr, channels, scale, sep.precision,
+                      plot=picture, events_path=job.events_path, events=events)
 
 
 def _too_short(frames: int, need: int, sr: int) -> str:
@@ -546,11 +583,14 @@ def _counted(blocks: Iterable[np.ndarray], on_block: Callable[[int], None]) -> I
         yield block
 
 
-def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block, picture=None):
+def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block, picture=None, tracker=None,
+         drawn_events=None):
     """One pass. Returns ``(peak, frames)``: ``peak`` is None unless integer (or compressed)
     output would clip (then nothing is written and the caller runs again with a gain).
     ``picture``: also draw the spectrograms (all five stems, as separated) into this PNG, which
-    is written after the stems (drawn before they are committed: a failure leaves neither)."""
+    is written after the stems (drawn before they are committed: a failure leaves neither).
+    ``tracker`` (an events.EventTracker) gets the activity frames of the same run of the network;
+    its events, or ``drawn_events`` (a second pass), are drawn as bars in the picture."""
     sketch = None
     if picture is not None:
         from .plot import SeparationSketch  # matplotlib and librosa's filters only for --plot
@@ -563,7 +603,8 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block, 
     clipping = False
     try:
         with open_audio(path, name) as reader:
-            for stems in sep.separate_blocks(_counted(reader.blocks(BLOCK_FRAMES), on_block), sr, name):
+            on_frames = None if tracker is None else (lambda f: tracker.push(f[0], f[1]))
+            for stems in sep.separate_blocks(_counted(reader.blocks(BLOCK_FRAMES), on_block), sr, name, on_frames):
                 n += stems.shape[-1]
                 if sketch is not None and scale == 1.0:  # the first pass draws; a second one would again
                     sketch.feed(stems)
@@ -579,6 +620,8 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block, 
                         chosen = {s: a * np.float32(scale) for s, a in chosen.items()}
                 if not clipping:
                     writers.write(chosen)
+        if tracker is not None:
+            tracker.finish()
         if clipping:
             writers.abort()
             if sketch is not None:
@@ -587,7 +630,12 @@ def _run(sep, path, name, outputs, opts, sr, channels, tmpdir, scale, on_block, 
         png = None
         if picture is not None:
             sketch = sketch if scale == 1.0 else _SKETCHES.pop(picture, sketch)
-            png = sketch.png(title=f"{os.path.basename(name)}: cocktail separate")
+            drawn = tracker.events if tracker is not None else drawn_events
+            if drawn is not None:  # the events as bars under the spectrograms
+                from .events import sorted_events
+
+                drawn = sorted_events(drawn)
+            png = sketch.png(events=drawn, title=f"{os.path.basename(name)}: cocktail separate")
         writers.commit()
         if png is not None:
             from .plot import write_png

@@ -80,6 +80,7 @@ def separate(
     independent_channels: bool = typer.Option(False, "--independent-channels", help="Separate each channel on its own (slower), for recordings whose channels hold different scenes; by default the channels of one file share one set of masks."),
     plot: bool = typer.Option(False, "--plot", help="Also draw each input's spectrogram and its stems' into a PNG beside the stems (out/mix/mix.png; needs matplotlib)."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Do only the K-th of N slices of the sorted inputs (K from 1): N jobs with K = 1..N do every file once, e.g. a Slurm array or parallel over ssh.", show_default=False),
+    events: bool = typer.Option(False, "--events", help="Also write when each sound happens, from the same pass: events.json beside the stems (as cocktail events --json writes it; with --filename, {stem} is 'events' and the extension .json)."),
 ) -> None:
     from ..shard import parse_shard
 
@@ -113,7 +114,7 @@ def separate(
         from ..plot import check_matplotlib
 
         check_matplotlib()
-    opts = SeparateOptions(out=out, filename=filename, fmt=fmt, bits=bits, stems=stem_list, rest=rest, plot=plot)
+    opts = SeparateOptions(out=out, filename=filename, fmt=fmt, bits=bits, stems=stem_list, rest=rest, plot=plot, events=events)
     if json_out and opts.to_stdout:
         raise CocktailError("--json cannot be used with -o - (standard output carries the audio)")
     jobs_list = plan(inputs, opts)
@@ -150,6 +151,13 @@ def separate(
     if precision.lower() not in PRECISIONS:
         raise CocktailError(f"--precision must be one of {', '.join(PRECISIONS)} (got '{precision}')")
     sep = load_separator(model, chunk_seconds, independent_channels, precision)
+    if events:
+        from ..events import settings_for
+
+        try:
+            opts.event_settings = settings_for(getattr(sep, "loaded", None))
+        except ValueError as err:
+            raise CocktailError(f"model's event settings are damaged ({err})") from None
     threads = torch.get_num_threads()
     if jobs > 1:  # the cores are shared between the files in flight
         torch.set_num_threads(max(1, threads // min(jobs, len(jobs_list))))

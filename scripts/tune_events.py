@@ -1,0 +1,261 @@
+"""Tune the events post-processing (events.EventSettings) of a model on val-split scenes.
+
+Scenes: ``--scenes`` of 30 s at the model's rate, built from the corpus's **val** split (never
+test): a continuous background (an "other" clip, looped) and 0-3 events of each of baby_cry,
+siren, dog and speech at random onsets (one clip each, its natural length up to 8 s, -3 to +6 dB
+over the background). An event's reference span is where its clip is within 30 dB of its
+loudest 50 ms. The model's per-frame activity of every scene is computed once (as ``cocktail
+events`` computes it); then a grid over the shared settings (median filter, shortest event,
+shortest gap) and, per class, the thresholds (on, and off as a fraction of on) picks what
+maximises the mean of event F1 (onset collar 200 ms, offset collar max(200 ms, 20% of the
+event)) and segment F1 (1 s segments), per class, summed over scenes; the class-averaged score
+chooses the shared settings. The grid's scores use a greedy matching (fast); the final tables
+(defaults and tuned) are computed with sed_eval.
+
+Usage::
+
+    python scripts/tune_events.py [--scenes 40] [--seed 0] [--model PATH] [--split val]
+                                  [--chunk-seconds 3] [--export tuned.pt]
+
+``--export`` writes a copy of the model with the tuned settings in ``inference["events"]``
+(``checkpoint.export``), which ``cocktail events`` and ``watch`` then use. ``--split test``
+only scores (defaults, and ``--settings JSON`` if given): tune on val, report on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+import numpy as np  # noqa: E402
+import soundfile as sf  # noqa: E402
+import soxr  # noqa: E402
+
+from cocktail_cli.classes import CLASSES, TARGET_CLASSES  # noqa: E402
+from cocktail_cli.events import EVENT_CHUNK_SECONDS, EventSettings, _median_windows, clamp, detect  # noqa: E402
+from cocktail_cli.separator import Separator  # noqa: E402
+
+SCENE_SECONDS = 30.0
+
+
+def default_corpus() -> Path:
+    here = Path(__file__).resolve().parents[1]
+    for c in (here.parent / "shared" / "corpus", Path("/work/shared/corpus")):
+        if (c / "manifest.csv").is_file():
+            return c
+    return here.parent / "shared" / "corpus"
+
+
+def _rms(x):
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
+
+
+def _span(x, sr):
+    hop = sr // 20
+    energy = np.array([np.mean(x[i : i + hop] ** 2) for i in range(0, max(1, len(x) - hop), hop)])
+    active = np.flatnonzero(energy > energy.max() / 1000)
+    return active[0] * hop / sr, (active[-1] + 1) * hop / sr
+
+
+def build_scenes(corpus: Path, split: str, n: int, sr: int, seed: int):
+    rows = [r for r in csv.DictReader(open(corpus / "manifest.csv")) if r["split"] == split]
+    by = {c: [r for r in rows if r["class"] == c] for c in CLASSES}
+    rng = np.random.default_rng(seed)
+    cache: dict[str, np.ndarray] = {}
+
+    def load(row):
+        if row["path"] not in cache:
+            x, rate = sf.read(str(corpus / row["path"]), dtype="float32", always_2d=True)
+            x = x.mean(axis=1)
+            cache[row["path"]] = soxr.resample(x, rate, sr).astype(np.float32) if rate != sr else x
+        return cache[row["path"]]
+
+    scenes = []
+    total = int(SCENE_SECONDS * sr)
+    for _ in range(n):
+        bg = load(by["other"][int(rng.integers(len(by["other"])))])
+        bg = np.tile(bg, total // max(1, len(bg)) + 1)[:total]
+        bg = bg * (0.03 / _rms(bg))
+        mix = bg.copy()
+        truth = []
+        for cls in TARGET_CLASSES:
+            for _ in range(int(rng.integers(0, 4))):
+                x = load(by[cls][int(rng.integers(len(by[cls])))])[: int(8 * sr)]
+                if len(x) < sr // 2 or _rms(x) < 1e-5:
+                    continue
+                start = int(rng.uniform(0, total - len(x)))
+                gain = 0.03 * 10 ** (rng.uniform(-3, 6) / 20) / _rms(x)
+                mix[start : start + len(x)] += x * gain
+                a, b = _span(x, sr)
+                truth.append((cls, start / sr + a, min(SCENE_SECONDS, start / sr + b)))
+        peak = np.max(np.abs(mix))
+        if peak > 0.99:
+            mix *= 0.99 / peak
+        scenes.append((mix.astype(np.float32), truth))
+    return scenes
+
+
+# -- fast scores for the grid ----------------------------------------------------------------------
+def _segments(events, seconds=SCENE_SECONDS):
+    seg = np.zeros(int(np.ceil(seconds)), bool)
+    for a, b in events:
+        seg[int(a) : max(int(a) + 1, int(np.ceil(b)))] = True
+    return seg
+
+
+def _counts(est, ref):
+    """(event tp, fp, fn, segment tp, fp, fn) of one class in one scene."""
+    used = set()
+    tp = 0
+    for ra, rb in ref:
+        collar = max(0.2, 0.2 * (rb - ra))
+        for k, (ea, eb) in enumerate(est):
+            if k not in used and abs(ea - ra) <= 0.2 and abs(eb - rb) <= collar:
+                used.add(k)
+                tp += 1
+                break
+    se, sr_ = _segments(est), _segments(ref)
+    return np.array([tp, len(est) - tp, len(ref) - tp, np.sum(se & sr_), np.sum(se & ~sr_), np.sum(~se & sr_)])
+
+
+def _f1(tp, fp, fn):
+    return 2 * tp / max(1, 2 * tp + fp + fn)
+
+
+def _events_fast(s, on, off, fr, min_event, min_gap):
+    """``detect``'s steps 2-4 on one smoothed class track (as in events.detect)."""
+    high, low = s >= on, s >= off
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], low.astype(np.int8), [0]])))
+    merged = []
+    for a, b in zip(edges[::2], edges[1::2]):
+        hits = np.flatnonzero(high[a:b])
+        if not hits.size:
+            continue
+        a = a + hits[0]
+        if merged and a - merged[-1][1] < min_gap:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    return [(a / fr, min(b / fr, SCENE_SECONDS)) for a, b in merged if b - a >= min_event]
+
+
+def tune(acts, truths, fr):
+    medians, min_events, min_gaps = (0.1, 0.25, 0.5), (0.1, 0.2, 0.3), (0.1, 0.25, 0.5, 1.0)
+    ons = (0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
+    off_ratios = (0.5, 0.75, 1.0)
+    best = None
+    for median in medians:
+        size = EventSettings(median_seconds=median).median_frames(fr)
+        half = size // 2
+        smooth = [_median_windows(np.pad(a[0], ((0, 0), (half, half)), mode="edge"), size) for a in acts]
+        for me, mg in itertools.product(min_events, min_gaps):
+            mef, mgf = int(round(me * fr)), int(round(mg * fr))
+            chosen, scores = {}, {}
+            for cls in TARGET_CLASSES:
+                i = CLASSES.index(cls)
+                refs = [[(a, b) for c, a, b in t if c == cls] for t in truths]
+                top = (-1, None)
+                for on, ratio in itertools.product(ons, off_ratios):
+                    total = np.zeros(6)
+                    for s, ref in zip(smooth, refs):
+                        total += _counts(_events_fast(s[i], on, on * ratio, fr, mef, mgf), ref)
+                    score = (_f1(*total[:3]) + _f1(*total[3:])) / 2
+                    if score > top[0]:
+                        top = (score, (on, on * ratio))
+                scores[cls], chosen[cls] = top
+            mean = float(np.mean(list(scores.values())))
+            if best is None or mean > best[0]:
+                best = (mean, median, me, mg, chosen, scores)
+    mean, median, me, mg, chosen, scores = best
+    defaults = EventSettings()
+    settings = EventSettings(
+        on={**defaults.on, **{c: round(v[0], 4) for c, v in chosen.items()}},
+        off={**defaults.off, **{c: round(v[1], 4) for c, v in chosen.items()}},
+        median_seconds=median, min_event_seconds=me, min_gap_seconds=mg,
+    )
+    return settings, mean, scores
+
+
+# -- final scores with sed_eval ----------------------------------------------------------------------
+def sed_scores(acts, truths, fr, settings):
+    import sed_eval
+
+    event = sed_eval.sound_event.EventBasedMetrics(
+        event_label_list=list(TARGET_CLASSES), t_collar=0.2, percentage_of_length=0.2, evaluate_onset=True,
+        evaluate_offset=True,
+    )
+    segment = sed_eval.sound_event.SegmentBasedMetrics(event_label_list=list(TARGET_CLASSES), time_resolution=1.0)
+    for k, (a, truth) in enumerate(zip(acts, truths)):
+        name = f"scene{k:03d}.wav"
+        est = clamp(detect(a[0], a[1], fr, settings), SCENE_SECONDS)
+        ref_list = [{"filename": name, "event_label": c, "onset": s, "offset": e} for c, s, e in truth]
+        est_list = [{"filename": name, "event_label": e.cls, "onset": e.start, "offset": e.end} for e in est]
+        event.evaluate(reference_event_list=ref_list, estimated_event_list=est_list)
+        segment.evaluate(reference_event_list=ref_list, estimated_event_list=est_list)
+    ev, sg = event.results_class_wise_metrics(), segment.results_class_wise_metrics()
+    table = {c: (ev[c]["f_measure"]["f_measure"], sg[c]["f_measure"]["f_measure"]) for c in TARGET_CLASSES}
+    avg = (event.results_class_wise_average_metrics()["f_measure"]["f_measure"],
+           segment.results_class_wise_average_metrics()["f_measure"]["f_measure"])
+    return table, avg
+
+
+def print_table(title, table, avg):
+    print(f"{title}\n  {'class':<9} {'event F1':>9} {'segment F1':>11}")
+    for c, (e, s) in table.items():
+        print(f"  {c:<9} {e:9.3f} {s:11.3f}")
+    print(f"  {'average':<9} {avg[0]:9.3f} {avg[1]:11.3f}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--scenes", type=int, default=40)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", default=None)
+    p.add_argument("--corpus", type=Path, default=None)
+    p.add_argument("--split", default="val", choices=("val", "test"))
+    p.add_argument("--chunk-seconds", type=float, default=EVENT_CHUNK_SECONDS)
+    p.add_argument("--settings", default=None, help="JSON of EventSettings to score as well")
+    p.add_argument("--export", default=None, help="write the model with the tuned settings here")
+    args = p.parse_args(argv)
+    corpus = args.corpus or default_corpus()
+    if not (corpus / "manifest.csv").is_file():
+        print(f"no corpus at {corpus}; nothing tuned")
+        return 0
+    import torch
+
+    torch.set_flush_denormal(True)  # as cocktail events does (quiet passages: subnormal floats, ~10x slower)
+    sep = Separator.from_checkpoint(args.model, chunk_seconds=args.chunk_seconds)
+    t = time.perf_counter()
+    scenes = build_scenes(corpus, args.split, args.scenes, sep.sample_rate, args.seed)
+    acts = [sep.activity(mix[None], sep.sample_rate) for mix, _ in scenes]
+    truths = [truth for _, truth in scenes]
+    fr = sep.frame_rate
+    print(f"{len(scenes)} {args.split} scenes of {SCENE_SECONDS:.0f} s, {sum(map(len, truths))} events; "
+          f"activity in {time.perf_counter() - t:.0f} s", flush=True)
+    print_table("defaults (sed_eval)", *sed_scores(acts, truths, fr, EventSettings()))
+    if args.settings:
+        given = EventSettings.from_dict(json.loads(args.settings))
+        print_table("given settings (sed_eval)", *sed_scores(acts, truths, fr, given))
+    if args.split != "val":
+        return 0
+    settings, mean, _ = tune(acts, truths, fr)
+    print_table("tuned (sed_eval)", *sed_scores(acts, truths, fr, settings))
+    print("tuned settings: " + json.dumps(settings.to_dict()))
+    if args.export:
+        from cocktail_cli.checkpoint import default_model_path, export
+
+        export(args.model or default_model_path(), args.export, inference={"events": settings.to_dict()})
+        print(f"wrote {args.export}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
