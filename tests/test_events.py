@@ -244,13 +244,29 @@ def test_option_errors(events_cli, scene_file, tmp_path, args, expected):
     assert code != 0 and expected in err and len(err.strip().splitlines()) == 1 and out == ""
 
 
-def test_plot_without_the_plot_module_says_so(events_cli, scene_file, tmp_path):
-    import importlib.util
+def test_plot_draws_each_input_with_its_events(events_cli, scene_file, tmp_path):
+    from PIL import Image
 
-    if importlib.util.find_spec("cocktail_cli.plot") is not None:
-        pytest.skip("cocktail_cli.plot is present (its own tests draw the pictures)")
-    code, _, err = events_cli(scene_file, "--plot", tmp_path / "pics")
-    assert code == 1 and "--plot needs" in err and not (tmp_path / "pics").exists()
+    code, out, err = events_cli(scene_file, "--plot", tmp_path / "pics", "--json")
+    assert code == 0, err
+    assert json.loads(out)["file"] == str(scene_file)
+    with Image.open(tmp_path / "pics" / "scene.png") as im:
+        im.verify()
+    with Image.open(tmp_path / "pics" / "scene.png") as im:
+        width, height = im.size
+    assert width >= 800 and 250 <= height <= 900  # the mixture's panel and the events lanes
+
+
+def test_plot_of_standard_input_is_refused_in_one_line(band_model, scene_file, tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COCKTAIL_MODEL": band_model}
+    proc = subprocess.run([sys.executable, "-m", "cocktail_cli", "events", "-", "--plot", str(tmp_path / "pics")],
+                          input=Path(scene_file).read_bytes(), capture_output=True, env=env, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and "--plot cannot draw standard input" in err, err
+    assert len(err.strip().splitlines()) == 1 and not list(tmp_path.glob("pics/*.png"))
 
 
 def test_separate_events_writes_events_json_from_the_same_pass(band_model, cli, monkeypatch, scene_file, tmp_path):

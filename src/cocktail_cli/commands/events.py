@@ -238,12 +238,9 @@ def _print_table(result, classes) -> None:
 
 
 def _check_plot_available() -> None:
-    import importlib.util
+    from ..plot import check_matplotlib  # plot.py imports matplotlib only when it draws
 
-    if importlib.util.find_spec("cocktail_cli.plot") is None:
-        raise CocktailError("--plot needs cocktail_cli.plot, which this build lacks")
-    if importlib.util.find_spec("matplotlib") is None:
-        raise CocktailError("--plot needs matplotlib (pip install matplotlib)")
+    check_matplotlib()
 
 
 def _plot(folder: str, track: str, inp: str, result) -> None:
