@@ -607,6 +607,16 @@ class _Chunker:
         return self.buffer[:, a : a + length]
 
 
+def _checked_block(block: np.ndarray, channels: int, name: str) -> np.ndarray:
+    """A streamed block as contiguous float32 ``(channels, samples)``; NaN or infinity refused."""
+    block = np.ascontiguousarray(block, dtype=np.float32)
+    if block.ndim != 2 or block.shape[0] != channels:
+        raise ValueError(f"expected ({channels}, samples) audio, got shape {block.shape}")
+    if not np.isfinite(block).all():
+        raise AudioError("contains NaN or infinite samples", name)
+    return block
+
+
 class SeparationStream:
     """Input-rate audio in, projected input-rate stems out, block by block (see module doc).
 
@@ -634,11 +644,7 @@ class SeparationStream:
         self.n_out = 0
 
     def push(self, block: np.ndarray) -> list[np.ndarray]:
-        block = np.ascontiguousarray(block, dtype=np.float32)
-        if block.ndim != 2 or block.shape[0] != self.channels:
-            raise ValueError(f"expected ({self.channels}, samples) audio, got shape {block.shape}")
-        if not np.isfinite(block).all():
-            raise AudioError("contains NaN or infinite samples", self.name)
+        block = _checked_block(block, self.channels, self.name)
         if block.shape[1] == 0:
             return []
         self.mix.append(block)
@@ -726,11 +732,7 @@ class ActivityStream:
         self.n_in = 0
 
     def push(self, block: np.ndarray) -> list[np.ndarray]:
-        block = np.ascontiguousarray(block, dtype=np.float32)
-        if block.ndim != 2 or block.shape[0] != self.channels:
-            raise ValueError(f"expected ({self.channels}, samples) audio, got shape {block.shape}")
-        if not np.isfinite(block).all():
-            raise AudioError("contains NaN or infinite samples", self.name)
+        block = _checked_block(block, self.channels, self.name)
         if block.shape[1] == 0:
             return []
         self.n_in += block.shape[1]
