@@ -137,6 +137,9 @@ def events(
                 continue
             finally:
                 progress.remove_task(task)
+                # clear the bar's line now: the table goes to standard output, which the bar
+                # (on standard error) does not know about, and would start on the bar's line
+                progress.refresh()
             results.append(result)
             if to_stdout:
                 _show(result, kind, chosen, first=len(results) == 1)
