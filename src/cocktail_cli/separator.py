@@ -617,6 +617,18 @@ def _checked_block(block: np.ndarray, channels: int, name: str) -> np.ndarray:
     return block
 
 
+def _check_length(sep: Separator, n_in: int, sample_rate: int, name: str, verb: str) -> None:
+    """At the end of a stream: refuse one with no samples, or too few for the STFT."""
+    if n_in == 0:
+        raise AudioError("contains no audio samples", name)
+    need = sep.min_input_samples(sample_rate)
+    if n_in < need:
+        raise AudioError(
+            f"too short to {verb} ({n_in} sample{'s' if n_in != 1 else ''}; need at least {need} at {sample_rate} Hz)",
+            name,
+        )
+
+
 class SeparationStream:
     """Input-rate audio in, projected input-rate stems out, block by block (see module doc).
 
@@ -657,14 +669,7 @@ class SeparationStream:
         return self._emit(stems, last=False)
 
     def finish(self) -> list[np.ndarray]:
-        if self.n_in == 0:
-            raise AudioError("contains no audio samples", self.name)
-        if self.n_in < self.sep.min_input_samples(self.sample_rate):
-            raise AudioError(
-                f"too short to separate ({self.n_in} sample{'s' if self.n_in != 1 else ''}; need at least "
-                f"{self.sep.min_input_samples(self.sample_rate)} at {self.sample_rate} Hz)",
-                self.name,
-            )
+        _check_length(self.sep, self.n_in, self.sample_rate, self.name, "separate")
         stems = []
         if self.down is not None:
             rest = self.down.resample_chunk(np.zeros((0, self.channels), np.float32), last=True).T
@@ -741,14 +746,7 @@ class ActivityStream:
         return [f.numpy() for f in self.chunker.take_frames()]
 
     def finish(self) -> list[np.ndarray]:
-        if self.n_in == 0:
-            raise AudioError("contains no audio samples", self.name)
-        if self.n_in < self.sep.min_input_samples(self.sample_rate):
-            raise AudioError(
-                f"too short to analyse ({self.n_in} sample{'s' if self.n_in != 1 else ''}; need at least "
-                f"{self.sep.min_input_samples(self.sample_rate)} at {self.sample_rate} Hz)",
-                self.name,
-            )
+        _check_length(self.sep, self.n_in, self.sample_rate, self.name, "analyse")
         if self.down is not None:
             rest = self.down.resample_chunk(np.zeros((0, self.channels), np.float32), last=True).T
             self.chunker.push(torch.from_numpy(np.ascontiguousarray(rest)))
