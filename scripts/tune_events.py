@@ -1,10 +1,9 @@
 """Tune the events post-processing (events.EventSettings) of a model on val-split scenes.
 
-Scenes: ``--scenes`` of 30 s at the model's rate, built from the corpus's **val** split (never
-test): a continuous background (an "other" clip, looped) and 0-3 events of each of baby_cry,
-siren, dog and speech at random onsets (one clip each, its natural length up to 8 s, -3 to +6 dB
-over the background). An event's reference span is where its clip is within 30 dB of its
-loudest 50 ms. The model's per-frame activity of every scene is computed once (as ``cocktail
+Scenes: ``--scenes`` of 30 s at the model's rate, built by bench/scenes.py (the scenes
+bench/events.py scores) from the **val** split of the corpus and corpus-extra (never test): a
+continuous everyday background and 0-3 events of each of baby_cry, siren, dog and speech at random
+onsets, with reference spans from each clip's 50 ms energy. The model's per-frame activity of every scene is computed once (as ``cocktail
 events`` computes it); then a grid over the shared settings (median filter, shortest event,
 shortest gap) and, per class, the thresholds (on, and off as a fraction of on) picks what
 maximises the mean of event F1 (onset collar 200 ms, offset collar max(200 ms, 20% of the
@@ -25,7 +24,6 @@ only scores (defaults, and ``--settings JSON`` if given): tune on val, report on
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import os
@@ -36,74 +34,33 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import soxr  # noqa: E402
 
 from cocktail_cli.classes import CLASSES, TARGET_CLASSES  # noqa: E402
 from cocktail_cli.events import EVENT_CHUNK_SECONDS, EventSettings, _median_windows, clamp, detect  # noqa: E402
 from cocktail_cli.separator import Separator  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import scenes as scenes_bench  # noqa: E402  (bench/scenes.py)
+
 SCENE_SECONDS = 30.0
 
 
-def default_corpus() -> Path:
-    here = Path(__file__).resolve().parents[1]
-    for c in (here.parent / "shared" / "corpus", Path("/work/shared/corpus")):
-        if (c / "manifest.csv").is_file():
-            return c
-    return here.parent / "shared" / "corpus"
-
-
-def _rms(x):
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)) + 1e-12))
-
-
-def _span(x, sr):
-    hop = sr // 20
-    energy = np.array([np.mean(x[i : i + hop] ** 2) for i in range(0, max(1, len(x) - hop), hop)])
-    active = np.flatnonzero(energy > energy.max() / 1000)
-    return active[0] * hop / sr, (active[-1] + 1) * hop / sr
-
-
-def build_scenes(corpus: Path, split: str, n: int, sr: int, seed: int):
-    rows = [r for r in csv.DictReader(open(corpus / "manifest.csv")) if r["split"] == split]
-    by = {c: [r for r in rows if r["class"] == c] for c in CLASSES}
+def build_scenes(corpora, split: str, n: int, sr: int, seed: int):
+    """``n`` seeded scenes of ``split`` at ``sr``: bench/scenes.py's (the scenes bench/events.py
+    scores), so what is tuned here is what the bench measures."""
+    pools = scenes_bench.corpus_clips(split, corpora)
     rng = np.random.default_rng(seed)
     cache: dict[str, np.ndarray] = {}
 
-    def load(row):
-        if row["path"] not in cache:
-            x, rate = sf.read(str(corpus / row["path"]), dtype="float32", always_2d=True)
-            x = x.mean(axis=1)
-            cache[row["path"]] = soxr.resample(x, rate, sr).astype(np.float32) if rate != sr else x
-        return cache[row["path"]]
+    def load(clip):
+        if clip.path not in cache:
+            cache[clip.path] = scenes_bench.load_clip(clip, sr)
+        return cache[clip.path]
 
-    scenes = []
-    total = int(SCENE_SECONDS * sr)
-    for _ in range(n):
-        bg = load(by["other"][int(rng.integers(len(by["other"])))])
-        bg = np.tile(bg, total // max(1, len(bg)) + 1)[:total]
-        bg = bg * (0.03 / _rms(bg))
-        mix = bg.copy()
-        truth = []
-        for cls in TARGET_CLASSES:
-            for _ in range(int(rng.integers(0, 4))):
-                x = load(by[cls][int(rng.integers(len(by[cls])))])[: int(8 * sr)]
-                if len(x) < sr // 2 or _rms(x) < 1e-5:
-                    continue
-                start = int(rng.uniform(0, total - len(x)))
-                gain = 0.03 * 10 ** (rng.uniform(-3, 6) / 20) / _rms(x)
-                mix[start : start + len(x)] += x * gain
-                a, b = _span(x, sr)
-                truth.append((cls, start / sr + a, min(SCENE_SECONDS, start / sr + b)))
-        peak = np.max(np.abs(mix))
-        if peak > 0.99:
-            mix *= 0.99 / peak
-        scenes.append((mix.astype(np.float32), truth))
-    return scenes
+    built = [scenes_bench.build_scene(rng, pools, load, sr, SCENE_SECONDS) for _ in range(n)]
+    return [(scene.mixture, scene.events) for scene in built]
 
 
-# -- fast scores for the grid ----------------------------------------------------------------------
 def _segments(events, seconds=SCENE_SECONDS):
     seg = np.zeros(int(np.ceil(seconds)), bool)
     for a, b in events:
@@ -219,22 +176,23 @@ def main(argv=None) -> int:
     p.add_argument("--scenes", type=int, default=40)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--model", default=None)
-    p.add_argument("--corpus", type=Path, default=None)
+    p.add_argument("--corpus", type=Path, action="append", default=None,
+                   help="a source folder (repeatable; default: ../shared/corpus and data/corpus-extra)")
     p.add_argument("--split", default="val", choices=("val", "test"))
     p.add_argument("--chunk-seconds", type=float, default=EVENT_CHUNK_SECONDS)
     p.add_argument("--settings", default=None, help="JSON of EventSettings to score as well")
     p.add_argument("--export", default=None, help="write the model with the tuned settings here")
     args = p.parse_args(argv)
-    corpus = args.corpus or default_corpus()
-    if not (corpus / "manifest.csv").is_file():
-        print(f"no corpus at {corpus}; nothing tuned")
+    corpora = args.corpus or list(scenes_bench.CORPORA)
+    if not any((Path(c) / "manifest.csv").is_file() for c in corpora):
+        print(f"no corpus at {', '.join(map(str, corpora))}; nothing tuned")
         return 0
     import torch
 
     torch.set_flush_denormal(True)  # as cocktail events does (quiet passages: subnormal floats, ~10x slower)
     sep = Separator.from_checkpoint(args.model, chunk_seconds=args.chunk_seconds)
     t = time.perf_counter()
-    scenes = build_scenes(corpus, args.split, args.scenes, sep.sample_rate, args.seed)
+    scenes = build_scenes(corpora, args.split, args.scenes, sep.sample_rate, args.seed)
     acts = [sep.activity(mix[None], sep.sample_rate) for mix, _ in scenes]
     truths = [truth for _, truth in scenes]
     fr = sep.frame_rate

@@ -272,6 +272,46 @@ def test_init_from_fine_tunes_on_another_store(store, tmp_path):
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
 
 
+def test_init_from_adds_context_blocks_and_a_head_without_changing_the_masks(store, tmp_path):
+    parent = tmp_path / "parent.pt"
+    train(tiny(store, parent, steps=3, arch_args={**TINY["tcn"], "block_norm": "frame"}))
+    child = tmp_path / "child.pt"
+    # blocks after the parent's own (wider dilations) and an activity head: the only new modules
+    extra = {"context_dilations": [4, 8], "activity": True}
+    train(tiny(store, child, steps=1, lr=1e-12, init_from=str(parent), arch_args=extra))
+    p, c = load_checkpoint(str(parent)), load_checkpoint(str(child))
+    assert c.model.config["context_dilations"] == [4, 8] and len(c.model.blocks) == len(p.model.blocks) + 2
+    assert c.model.receptive_field() == p.model.receptive_field() + 2 * (4 + 8)
+    mag = torch.rand(2, 129, 80) * 3
+    with torch.no_grad():
+        before, after = p.model.float().eval()(mag), c.model.float().eval()(mag)
+    # the new blocks' projections start at zero: the network starts as the same function
+    assert torch.allclose(before, after, atol=1e-5)
+    # a network whose existing blocks differ is still refused, by name
+    with pytest.raises(CheckpointError, match="do not fit") as err:
+        train(tiny(store, tmp_path / "x.pt", steps=1, init_from=str(parent), arch_args={"hidden": 24}))
+    assert str(parent) in str(err.value) and not (tmp_path / "x.pt").exists()
+
+
+def test_context_dilations_widen_what_a_frame_hears_and_nothing_more():
+    net = build("tcn", n_bins=33, channels=8, hidden=16, depth=2, repeats=1, block_norm="frame", context_dilations=[4])
+    for block in net.blocks:  # the new block must act: give its projection weights
+        torch.nn.init.normal_(block.project.weight, std=0.3)
+    net.eval()
+    field = net.receptive_field()
+    assert field == 1 + 2 * (1 + 2 + 4)
+    mag = torch.rand(1, 33, 60) + 0.5
+    changed = mag.clone()
+    changed[..., 40:] = 0.01  # everything from frame 40 on
+    with torch.no_grad():
+        a, b = net(mag), net(changed)
+    reach = field // 2
+    differs = (a - b).abs().amax(dim=(0, 1, 2)) > 1e-6
+    assert not differs[: 40 - reach].any() and differs[40 - reach : 40].any()
+    with pytest.raises(ValueError, match="context_dilations"):
+        build("tcn", n_bins=33, context_dilations=[0])
+
+
 def test_damaged_or_foreign_checkpoints_are_refused(store, tmp_path):
     out = tmp_path / "m.pt"
     train(tiny(store, out, steps=2))

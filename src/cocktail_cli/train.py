@@ -426,9 +426,23 @@ def _start_from(cfg: TrainConfig) -> tuple[LoadedModel, dict]:
 def _load_init_weights(model: nn.Module, init: LoadedModel, path: str) -> None:
     """The ``--init-from`` model's weights into ``model``: every one of them must fit, and only
     modules the init model lacks (added by ``--arch-arg``, e.g. an activity head) may be missing."""
-    result = model.load_state_dict(init.model.state_dict(), strict=False)
-    fresh = {k.split(".")[0] for k in result.missing_keys}
-    if result.unexpected_keys or any(getattr(init.model, name, None) is not None for name in fresh):
+    try:
+        result = model.load_state_dict(init.model.state_dict(), strict=False)
+    except RuntimeError as err:  # shapes that differ (e.g. --arch-arg hidden=...)
+        first = str(err).split("\n\t")[1] if "\n\t" in str(err) else str(err)
+        raise CheckpointError(f"--init-from weights do not fit the network ({first.strip().rstrip('.')})", path) from None
+    # the module each missing weight belongs to ("blocks.12" for "blocks.12.expand.weight"): new
+    # only if the init model has no such module (a head, or blocks appended after its own)
+    fresh = {k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0] for k in result.missing_keys}
+
+    def has_module(name: str) -> bool:
+        try:
+            init.model.get_submodule(name)
+            return True
+        except AttributeError:
+            return False
+
+    if result.unexpected_keys or any(has_module(name) for name in fresh):
         raise CheckpointError(
             f"--init-from weights do not fit the network (missing {result.missing_keys[:3]}, unexpected {result.unexpected_keys[:3]})", path)
 

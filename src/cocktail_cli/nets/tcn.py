@@ -52,20 +52,35 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         block_norm: str = "global",
         floor_frames: int | None = None,
         activity: bool = False,
+        context_dilations: tuple[int, ...] | list[int] = (),
     ):
         super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
+        context_dilations = [int(d) for d in context_dilations]
+        if any(d < 1 for d in context_dilations):
+            raise ValueError(f"context_dilations must be positive, got {context_dilations}")
         self.config = dict(
             n_bins=n_bins, channels=channels, hidden=hidden, kernel=kernel, depth=depth,
             repeats=repeats, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
         )
         # recorded only when set, so checkpoints made before they existed keep their arguments
-        for key, value, default in (("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False)):
+        for key, value, default in (
+            ("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False),
+            ("context_dilations", context_dilations, []),
+        ):
             if value != default:
                 self.config[key] = value
         self.encode = nn.Conv1d(n_bins, channels, 1)
-        self.blocks = nn.Sequential(
-            *(SeparableBlock(channels, hidden, kernel, 2**d, block_norm) for _ in range(repeats) for d in range(depth))
-        )
+        # ``context_dilations``: blocks after the repeats with wider dilations. Why: without a
+        # statistic over the chunk (block_norm=frame), what a frame knows of its context is its
+        # receptive field (125 frames, 1.45 s, for the shipped sizes); each block with dilation d
+        # widens it by 2d frames at a tenth of the network's cost. They come last, so a network
+        # without them loads into the first blocks, and their projection starts at zero, so such a
+        # network starts as the same function (see _load_init_weights in train.py).
+        dilations = [2**d for _ in range(repeats) for d in range(depth)] + context_dilations
+        self.blocks = nn.Sequential(*(SeparableBlock(channels, hidden, kernel, d, block_norm) for d in dilations))
+        for block in self.blocks[len(dilations) - len(context_dilations):]:
+            nn.init.zeros_(block.project.weight)
+            nn.init.zeros_(block.project.bias)
         self.out_act = nn.PReLU()
         self.decode = nn.Conv1d(channels, n_classes * n_bins, 1)
         self.has_activity = bool(activity)
@@ -85,7 +100,8 @@ class TCNMaskNet(LogMagnitudeMaskNet):
     def receptive_field(self) -> int:
         """Frames that reach one output frame (the window's centre frame included)."""
         c = self.config
-        return 1 + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"]))
+        dilations = [2**d for d in range(c["depth"])] * c["repeats"] + list(c.get("context_dilations", []))
+        return 1 + sum((c["kernel"] - 1) * d for d in dilations)
 
 
 class StridedTCNMaskNet(LogMagnitudeMaskNet):
