@@ -48,6 +48,45 @@ def test_only_the_per_frame_network_is_deaf_beyond_its_receptive_field(block_nor
     assert _frames_reaching(net, mag, 20, slice(22, 24)) > 1e-4
 
 
+def test_window_norm_is_groupnorm_over_its_window_and_deaf_beyond_it():
+    from cocktail_cli.nets.norm import WindowNorm
+
+    torch.manual_seed(0)
+    gn = torch.nn.GroupNorm(1, 6)
+    torch.nn.init.normal_(gn.weight)
+    torch.nn.init.normal_(gn.bias)
+    win = WindowNorm(6, window=41)
+    win.load_state_dict(gn.state_dict())  # the same parameters: a GroupNorm network's weights load
+    x = torch.randn(2, 6, 20) * 3 + 1
+    # an input no longer than half the window: every frame's window spans it all, as GroupNorm's
+    assert torch.allclose(win(x), gn(x), atol=1e-4)
+    long = torch.randn(1, 6, 200)
+    # a frame's statistics are those of GroupNorm over the 41 frames around it
+    assert torch.allclose(win(long)[..., 100], gn(long[..., 80:121])[..., 20], atol=1e-4)
+    changed = long.clone()
+    changed[..., 121:] = changed[..., 121:] * 40 + 5
+    assert torch.equal(win(long)[..., :101], win(changed)[..., :101])  # more than 20 frames away: unheard
+    assert not torch.allclose(win(long)[..., 101], win(changed)[..., 101])
+    with pytest.raises(ValueError, match="odd"):
+        WindowNorm(6, window=40)
+
+
+def test_a_window_norm_tcn_loads_groupnorm_weights_and_only_its_neighbourhood_reaches_a_frame():
+    torch.manual_seed(1)
+    chunk = build("tcn", **SMALL_TCN).eval()
+    window = build("tcn", **SMALL_TCN, block_norm="window", norm_window=31).eval()
+    window.load_state_dict(chunk.state_dict())
+    assert window.config["norm_window"] == 31 and window.config["block_norm"] == "window"
+    short = torch.rand(1, 65, 12) + 0.01  # under half the window: the same network
+    with torch.no_grad():
+        assert torch.allclose(window(short), chunk(short), atol=1e-5)
+    # 3 blocks x 2 norms x 15 frames + the convolutions' 7 + the floor's reach: nothing further
+    local = build("tcn", **SMALL_TCN, block_norm="window", norm_window=31, floor_frames=15).eval()
+    mag = torch.rand(1, 65, 300) + 0.01
+    assert _frames_reaching(local, mag, 20, slice(20 + 6 * 15 + 7 + 8, 300)) == 0.0
+    assert _frames_reaching(local, mag, 20, slice(40, 60)) > 1e-4
+
+
 def test_local_floor_follows_the_loudest_bin_nearby():
     mag = torch.full((1, 4, 100), 1e-9)
     mag[..., 10] = 1.0  # one loud frame

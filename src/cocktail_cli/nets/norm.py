@@ -7,7 +7,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 NORMS = ("minmax", "cmvn", "none")
-BLOCK_NORMS = ("global", "frame")
+BLOCK_NORMS = ("global", "frame", "window")
+#: frames of block_norm=window's statistics (173 at 22.05 kHz / hop 256: 2 s)
+DEFAULT_NORM_WINDOW = 173
 #: New models floor their log-magnitude features this many dB below the input's loudest bin.
 DEFAULT_FLOOR_DB = 80.0
 
@@ -66,11 +68,46 @@ class FrameNorm(nn.Module):
         return y * self.weight[:, None, None] + self.bias[:, None, None]
 
 
-def chunk_or_frame_norm(kind: str, channels: int) -> nn.Module:
+class WindowNorm(nn.Module):
+    """``GroupNorm(1, C)`` whose mean and variance are taken over the ``window`` frames centred on
+    each frame (fewer at the ends of the input) instead of over the whole chunk; ``(batch, channels,
+    frames)``. Parameters named and shaped as GroupNorm's, so a GroupNorm network's weights load.
+
+    Why not only :class:`FrameNorm`: the shipped tcn's weights were learnt with chunk statistics.
+    With the same weights and no training, on the recipe's synth val (200 mixtures of 4 s): chunk
+    statistics 5.18 dB SI-SDRi, a 173-frame (2 s) window 4.81, 63 frames 4.24, per frame 1.29;
+    fine-tuned per frame for 210 CPU-minutes (runs p14, p16a) it got back to 4.25. A window keeps
+    what a frame's statistics know of its surroundings, yet a sound ``window / 2`` frames away no
+    longer reaches them (with chunk statistics one quiet second sent a whole siren to ``other``).
+    On inputs shorter than half the window it is GroupNorm exactly.
+    """
+
+    def __init__(self, channels: int, window: int = DEFAULT_NORM_WINDOW, eps: float = 1e-5):
+        super().__init__()
+        if window < 1 or window % 2 == 0:
+            raise ValueError(f"norm_window must be odd and positive, got {window}")
+        self.window, self.eps = int(window), eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()  # statistics in float32, also under bf16 autocast
+        stats = torch.stack([xf.mean(1), xf.square().mean(1)], 1)  # (batch, 2, frames)
+        if self.window > 1:
+            stats = F.avg_pool1d(stats, self.window, 1, self.window // 2, count_include_pad=False)
+        mean, meansq = stats[:, :1], stats[:, 1:]
+        y = (xf - mean) * torch.rsqrt((meansq - mean.square()).clamp_min(0) + self.eps)
+        return (y * self.weight[:, None] + self.bias[:, None]).to(x.dtype)
+
+
+def chunk_or_frame_norm(kind: str, channels: int, window: int | None = None) -> nn.Module:
     """``global``: GroupNorm(1, C), statistics over the whole chunk (networks made before issue
-    27); ``frame``: :class:`FrameNorm`, with the same parameters."""
+    27); ``frame``: :class:`FrameNorm`; ``window``: :class:`WindowNorm` over ``window`` frames;
+    all with the same parameters."""
     if kind not in BLOCK_NORMS:
         raise ValueError(f"unknown block_norm '{kind}' (choose {', '.join(BLOCK_NORMS)})")
+    if kind == "window":
+        return WindowNorm(channels, window or DEFAULT_NORM_WINDOW)
     return nn.GroupNorm(1, channels) if kind == "global" else FrameNorm(channels)
 
 

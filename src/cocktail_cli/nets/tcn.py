@@ -20,14 +20,15 @@ from .norm import LogMagnitudeMaskNet, chunk_or_frame_norm as _block_norm
 class SeparableBlock(nn.Module):
     """1x1 expand -> PReLU -> norm -> dilated depthwise conv -> PReLU -> norm -> 1x1 project, residual."""
 
-    def __init__(self, channels: int, hidden: int, kernel: int, dilation: int, block_norm: str = "global"):
+    def __init__(self, channels: int, hidden: int, kernel: int, dilation: int, block_norm: str = "global",
+                 norm_window: int | None = None):
         super().__init__()
         self.expand = nn.Conv1d(channels, hidden, 1)
         self.act1 = nn.PReLU()
-        self.norm1 = _block_norm(block_norm, hidden)
+        self.norm1 = _block_norm(block_norm, hidden, norm_window)
         self.depthwise = nn.Conv1d(hidden, hidden, kernel, dilation=dilation, padding=dilation * (kernel - 1) // 2, groups=hidden)
         self.act2 = nn.PReLU()
-        self.norm2 = _block_norm(block_norm, hidden)
+        self.norm2 = _block_norm(block_norm, hidden, norm_window)
         self.project = nn.Conv1d(hidden, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,6 +54,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         floor_frames: int | None = None,
         activity: bool = False,
         context_dilations: tuple[int, ...] | list[int] = (),
+        norm_window: int | None = None,
     ):
         super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
         context_dilations = [int(d) for d in context_dilations]
@@ -65,7 +67,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         # recorded only when set, so checkpoints made before they existed keep their arguments
         for key, value, default in (
             ("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False),
-            ("context_dilations", context_dilations, []),
+            ("context_dilations", context_dilations, []), ("norm_window", norm_window, None),
         ):
             if value != default:
                 self.config[key] = value
@@ -77,7 +79,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         # without them loads into the first blocks, and their projection starts at zero, so such a
         # network starts as the same function (see _load_init_weights in train.py).
         dilations = [2**d for _ in range(repeats) for d in range(depth)] + context_dilations
-        self.blocks = nn.Sequential(*(SeparableBlock(channels, hidden, kernel, d, block_norm) for d in dilations))
+        self.blocks = nn.Sequential(*(SeparableBlock(channels, hidden, kernel, d, block_norm, norm_window) for d in dilations))
         for block in self.blocks[len(dilations) - len(context_dilations):]:
             nn.init.zeros_(block.project.weight)
             nn.init.zeros_(block.project.bias)
