@@ -260,6 +260,20 @@ def read_reference(path: str | os.PathLike) -> dict[str, list[tuple[str, float, 
     return out
 
 
+def iter_scenes(pools: dict[str, list[Clip]], count: int, seed: int = 0, sr: int = SR, seconds: float = SECONDS):
+    """Scene ``i`` of ``count`` from ``pools`` (:func:`corpus_clips`), drawn with the seed
+    ``[seed, i]``, each clip read once."""
+    cache: dict[str, np.ndarray] = {}
+
+    def load(clip: Clip) -> np.ndarray:
+        if clip.path not in cache:
+            cache[clip.path] = load_clip(clip, sr)
+        return cache[clip.path]
+
+    for i in range(count):
+        yield build_scene(np.random.default_rng([seed, i]), pools, load, sr, seconds)
+
+
 def build_scenes(out: str | os.PathLike, split: str = "test", count: int = 40, seed: int = 0, corpora=CORPORA,
                  log=print) -> Path:
     """Write ``count`` scenes, ``reference.tsv`` and ``scenes.json`` into ``out``; returns it.
@@ -287,16 +301,8 @@ def build_scenes(out: str | os.PathLike, split: str = "test", count: int = 40, s
         except (ValueError, KeyError):
             pass
     out.mkdir(parents=True, exist_ok=True)
-    cache: dict[str, np.ndarray] = {}
-
-    def load(clip: Clip) -> np.ndarray:
-        if clip.path not in cache:
-            cache[clip.path] = load_clip(clip)
-        return cache[clip.path]
-
     events_by_file, recipes = {}, {}
-    for i in range(count):
-        scene = build_scene(np.random.default_rng([seed, i]), pools, load)
+    for i, scene in enumerate(iter_scenes(pools, count, seed)):
         name = scene_name(i)
         from cocktail_cli.atomic import atomic_open
 

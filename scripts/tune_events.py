@@ -49,16 +49,7 @@ def build_scenes(corpora, split: str, n: int, sr: int, seed: int):
     """``n`` seeded scenes of ``split`` at ``sr``: bench/scenes.py's (the scenes bench/events.py
     scores), so what is tuned here is what the bench measures."""
     pools = scenes_bench.corpus_clips(split, corpora)
-    rng = np.random.default_rng(seed)
-    cache: dict[str, np.ndarray] = {}
-
-    def load(clip):
-        if clip.path not in cache:
-            cache[clip.path] = scenes_bench.load_clip(clip, sr)
-        return cache[clip.path]
-
-    built = [scenes_bench.build_scene(rng, pools, load, sr, SCENE_SECONDS) for _ in range(n)]
-    return [(scene.mixture, scene.events) for scene in built]
+    return [(scene.mixture, scene.events) for scene in scenes_bench.iter_scenes(pools, n, seed, sr, SCENE_SECONDS)]
 
 
 def _segments(events, seconds=SCENE_SECONDS):

@@ -431,9 +431,9 @@ def _load_init_weights(model: nn.Module, init: LoadedModel, path: str) -> None:
     except RuntimeError as err:  # shapes that differ (e.g. --arch-arg hidden=...)
         first = str(err).split("\n\t")[1] if "\n\t" in str(err) else str(err)
         raise CheckpointError(f"--init-from weights do not fit the network ({first.strip().rstrip('.')})", path) from None
-    # the module each missing weight belongs to ("blocks.12" for "blocks.12.expand.weight"): new
-    # only if the init model has no such module (a head, or blocks appended after its own)
-    fresh = {k.rsplit(".", 2)[0] if k.count(".") >= 2 else k.split(".")[0] for k in result.missing_keys}
+    # the module each missing weight belongs to ("blocks.12.expand" for "blocks.12.expand.weight"):
+    # new only if the init model has no such module (a head, or blocks appended after its own)
+    fresh = {k.rpartition(".")[0] for k in result.missing_keys}
 
     def has_module(name: str) -> bool:
         try:

@@ -101,9 +101,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
 
     def receptive_field(self) -> int:
         """Frames that reach one output frame (the window's centre frame included)."""
-        c = self.config
-        dilations = [2**d for d in range(c["depth"])] * c["repeats"] + list(c.get("context_dilations", []))
-        return 1 + sum((c["kernel"] - 1) * d for d in dilations)
+        return 1 + sum((b.depthwise.kernel_size[0] - 1) * b.depthwise.dilation[0] for b in self.blocks)
 
 
 class StridedTCNMaskNet(LogMagnitudeMaskNet):
