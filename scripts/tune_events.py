@@ -95,7 +95,7 @@ def _events_fast(s, on, off, fr, min_event, min_gap):
     return [(a / fr, min(b / fr, SCENE_SECONDS)) for a, b in merged if b - a >= min_event]
 
 
-def tune(acts, truths, fr):
+def tune(acts, truths, fr, chunk_seconds=EVENT_CHUNK_SECONDS):
     medians, min_events, min_gaps = (0.1, 0.25, 0.5), (0.1, 0.2, 0.3), (0.1, 0.25, 0.5, 1.0)
     ons = (0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6)
     off_ratios = (0.5, 0.75, 1.0)
@@ -127,7 +127,7 @@ def tune(acts, truths, fr):
     settings = EventSettings(
         on={**defaults.on, **{c: round(v[0], 4) for c, v in chosen.items()}},
         off={**defaults.off, **{c: round(v[1], 4) for c, v in chosen.items()}},
-        median_seconds=median, min_event_seconds=me, min_gap_seconds=mg,
+        median_seconds=median, min_event_seconds=me, min_gap_seconds=mg, chunk_seconds=chunk_seconds,
     )
     return settings, mean, scores
 
@@ -195,7 +195,7 @@ def main(argv=None) -> int:
         print_table("given settings (sed_eval)", *sed_scores(acts, truths, fr, given))
     if args.split != "val":
         return 0
-    settings, mean, _ = tune(acts, truths, fr)
+    settings, mean, _ = tune(acts, truths, fr, args.chunk_seconds)
     print_table("tuned (sed_eval)", *sed_scores(acts, truths, fr, settings))
     print("tuned settings: " + json.dumps(settings.to_dict()))
     if args.export:

@@ -103,6 +103,22 @@ def test_settings_are_validated_and_travel_in_the_checkpoint(tmp_path, band_mode
     assert not (tmp_path / "bad.pt").exists()
 
 
+def test_events_runs_on_the_chunks_the_model_was_tuned_on(band_model, cli, monkeypatch, scene_file, tmp_path):
+    from cocktail_cli.separator import Separator as Sep
+
+    chunks = []
+    real = Sep.activity_blocks
+    monkeypatch.setattr(Sep, "activity_blocks", lambda self, *a, **k: (chunks.append(self.chunk / self.sample_rate), real(self, *a, **k))[1])
+    tuned = tmp_path / "tuned20.pt"
+    export(band_model, tuned, inference={"events": EventSettings(chunk_seconds=20.0).to_dict()})
+    for model, flag, expected in ((band_model, [], 3.0), (tuned, [], 20.0), (tuned, ["--chunk-seconds", "5"], 5.0)):
+        code, out, err = cli("events", scene_file, "--json", "--model", model, *flag)
+        assert code == 0, err
+        assert chunks[-1] == pytest.approx(expected, abs=0.02), (model, flag)
+    with pytest.raises(ValueError, match="chunk_seconds"):
+        EventSettings.from_dict({"chunk_seconds": 0.5})
+
+
 @pytest.mark.parametrize("sr,channels", [(8000, 1), (44100, 2), (16000, 1)])
 def test_events_of_a_scene_with_known_onsets_land_within_0_2_s(band_model, tmp_path, sr, channels):
     audio = tone_scene(TRUTH, SECONDS, sr, channels)

@@ -87,6 +87,48 @@ def test_a_window_norm_tcn_loads_groupnorm_weights_and_only_its_neighbourhood_re
     assert _frames_reaching(local, mag, 20, slice(40, 60)) > 1e-4
 
 
+def test_weighted_window_norm_does_not_hear_silence_around_a_sound():
+    from cocktail_cli.nets.norm import WindowNorm, frame_weights
+
+    torch.manual_seed(2)
+    win = WindowNorm(6, window=41)
+    sound = torch.randn(1, 6, 30) * 2 + 1
+    quiet = torch.full((1, 6, 40), -3.0) + 0.01 * torch.randn(1, 6, 40)  # what silence's features look like
+    x = torch.cat([quiet, sound], -1)
+    mag = torch.cat([torch.zeros(1, 9, 40), torch.rand(1, 9, 30) + 0.5], -1)  # silence, then the sound
+    alone = win(sound, frame_weights(mag[..., 40:], "amplitude"))
+    padded = win(x, frame_weights(mag, "amplitude"))[..., 40:]
+    assert torch.allclose(alone, padded, atol=1e-4)  # silence counts for nothing in the sound's statistics
+    assert not torch.allclose(win(sound), win(x)[..., 40:], atol=1e-2)  # with every frame alike it does
+    # all frames equally loud: the same as unweighted
+    flat, y = torch.ones(1, 9, 70), torch.randn(1, 6, 70)
+    assert torch.allclose(win(y, frame_weights(flat, "energy")), win(y), atol=1e-5)
+    assert frame_weights(flat, "uniform") is None
+    with pytest.raises(ValueError, match="norm_weighting"):
+        frame_weights(flat, "loud")
+
+
+def test_shipped_weights_with_weighted_windows_keep_a_siren_wherever_it_sits(tmp_path):
+    """Issue 27's failure (a siren lost when silence surrounds it), with the shipped weights and no
+    training: chunk statistics lose the siren, amplitude-weighted windows keep it."""
+    from cocktail_cli.checkpoint import default_model_path, read_raw, save_raw
+    from cocktail_cli.shares import stem_shares
+    from cocktail_cli.sirens import draw_siren, render_siren
+
+    raw = read_raw(default_model_path())
+    raw["arch_args"].update(block_norm="window", norm_window=173, floor_frames=125, norm_weighting="amplitude")
+    windowed = Separator.from_checkpoint(save_raw(tmp_path / "windowed.pt", raw))
+    chunked = Separator.from_checkpoint(None)
+    sr = chunked.sample_rate
+    siren = (render_siren(draw_siren(np.random.default_rng(90004)), 3 * sr, sr) * 0.5).astype(np.float32)
+    padded = np.concatenate([np.zeros(8 * sr, np.float32), siren, np.zeros(9 * sr, np.float32)])
+    k = CLASSES.index("siren")
+    shares = {name: (stem_shares(sep, siren, sr)[k], stem_shares(sep, padded, sr)[k]) for name, sep in
+              (("chunk", chunked), ("window", windowed))}
+    assert shares["window"][0] > 0.8 and abs(shares["window"][1] - shares["window"][0]) <= 0.05, shares
+    assert shares["chunk"][0] - shares["chunk"][1] > 0.2, shares  # the failure it removes
+
+
 def test_local_floor_follows_the_loudest_bin_nearby():
     mag = torch.full((1, 4, 100), 1e-9)
     mag[..., 10] = 1.0  # one loud frame

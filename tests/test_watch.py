@@ -167,6 +167,72 @@ def test_bad_stream_and_options_one_line(band_model):
     assert proc.returncode == 1 and "cocktail events song.wav" in err.decode() and len(err.splitlines()) == 1
 
 
+#: A stand-in for the ``sounddevice`` package (no microphone or PortAudio here): one input device,
+#: "Test Mic" at 16 kHz, whose stream plays FAKE_MIC_WAV through the callback in real-time blocks
+#: from a thread, as PortAudio does, with one overflow reported; then the audio stays silent.
+FAKE_SOUNDDEVICE = """
+import threading, time, numpy as np, soundfile as sf, os
+
+class PortAudioError(Exception):
+    pass
+
+def query_devices(device=None, kind=None):
+    if device not in (0, "0", "Test Mic"):
+        raise ValueError(f"No input device matching {device!r}")
+    return {"name": "Test Mic", "default_samplerate": 16000.0, "max_input_channels": 1}
+
+class _Status:
+    def __init__(self, overflow):
+        self.input_overflow = overflow
+
+class InputStream:
+    def __init__(self, device, channels, samplerate, dtype, blocksize, callback):
+        assert (channels, samplerate, dtype) == (1, 16000, "float32")
+        self.blocksize, self.callback, self.stop = blocksize, callback, False
+        self.audio, _ = sf.read(os.environ["FAKE_MIC_WAV"], dtype="float32", always_2d=True)
+
+    def _play(self):
+        n, at = self.blocksize, 0
+        while not self.stop:
+            block = self.audio[at : at + n]
+            block = np.concatenate([block, np.zeros((n - len(block), 1), np.float32)])
+            self.callback(block, n, None, _Status(at == 3 * n))
+            at += n
+            time.sleep(n / 16000 / 4)  # four times real time: the test need not wait out the scene
+
+    def __enter__(self):
+        self.thread = threading.Thread(target=self._play, daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+"""
+
+
+def test_device_reads_the_microphone_through_sounddevice(band_model, tmp_path):
+    (tmp_path / "sounddevice.py").write_text(FAKE_SOUNDDEVICE)
+    sf.write(str(tmp_path / "mic.wav"), tone_scene(TRUTH, 6.0, SR).T, SR, subtype="FLOAT")
+    env = {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]), "FAKE_MIC_WAV": str(tmp_path / "mic.wav")}
+    proc = _watch(band_model, "--device", "0", "--json", "--classes", "siren,dog", env=env)
+    lines = []
+    while len(lines) < 4:
+        line = _read_line(proc, 60)
+        assert line, proc.stderr.read1(10000) if proc.poll() is not None else f"no line after {lines}"
+        lines.append(json.loads(line))
+    proc.send_signal(signal.SIGINT)  # how a live watch ends
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out == b"", err.decode()
+    assert [(x["event"], x["class"]) for x in lines] == [("start", "siren"), ("end", "siren"), ("start", "dog"), ("end", "dog")]
+    for got, want in zip([x["time"] for x in lines], [1.0, 2.5, 3.5, 4.5]):
+        assert abs(got - want) <= 0.25, lines
+    assert "Traceback" not in err.decode()
+    # a device that is not there: one line naming it
+    proc = _watch(band_model, "--device", "7", env=env)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and err.decode().strip().splitlines() == ["error: --device 7: No input device matching 7"]
+
+
 def test_device_without_sounddevice_says_how_to_get_it(band_model):
     import importlib.util
 

@@ -29,8 +29,11 @@ from .classes import CLASSES, TARGET_CLASSES
 
 #: Longest median filter, shortest event and shortest gap a checkpoint may ask for (seconds).
 MAX_SECONDS = 10.0
-#: The chunk length ``cocktail events`` analyses in (seconds), shorter than separation's 20 s.
-#: Why: the shipped network floors its features relative to the loudest bin of the chunk, so a
+#: Longest analysis chunk a checkpoint may ask for (seconds): memory grows with it.
+MAX_CHUNK_SECONDS = 60.0
+#: The chunk length ``cocktail events`` analyses in by default (seconds), shorter than
+#: separation's 20 s; a checkpoint's event settings may name another (``chunk_seconds``: the
+#: chunks its thresholds were tuned on). Why 3 s: the shipped network floors its features relative to the loudest bin of the chunk, so a
 #: loud sound anywhere in 20 s dims a quiet one's evidence. On 40 val scenes (scripts/tune_events.py,
 #: each tuned for its chunk) 3 s chunks gave class-averaged event F1 0.267 / segment F1 0.751
 #: against 0.218 / 0.671 with 20 s chunks, for a third more computation (the overlaps).
@@ -61,6 +64,10 @@ class EventSettings:
     median_seconds: float = 0.1
     min_event_seconds: float = 0.3
     min_gap_seconds: float = 1.0
+    #: the chunks ``cocktail events`` runs the network on, as tuned (a network whose statistics
+    #: are local hears a quiet sound as well in 20 s chunks, which cost a sixth of 3 s chunks'
+    #: overlaps)
+    chunk_seconds: float = EVENT_CHUNK_SECONDS
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,7 +77,7 @@ class EventSettings:
         """Settings from a dict (a checkpoint's); ``ValueError`` naming what is wrong."""
         if not isinstance(data, dict):
             raise ValueError(f"event settings must be a mapping, got {type(data).__name__}")
-        unknown = set(data) - {"on", "off", "median_seconds", "min_event_seconds", "min_gap_seconds"}
+        unknown = set(data) - {"on", "off", "median_seconds", "min_event_seconds", "min_gap_seconds", "chunk_seconds"}
         if unknown:
             raise ValueError(f"unknown event settings {sorted(unknown)}")
         base = cls()
@@ -81,6 +88,7 @@ class EventSettings:
             median_seconds=data.get("median_seconds", base.median_seconds),
             min_event_seconds=data.get("min_event_seconds", base.min_event_seconds),
             min_gap_seconds=data.get("min_gap_seconds", base.min_gap_seconds),
+            chunk_seconds=data.get("chunk_seconds", base.chunk_seconds),
         )
         settings.check()
         return settings
@@ -101,6 +109,9 @@ class EventSettings:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= MAX_SECONDS:
                 raise ValueError(f"{name} must lie in [0, {MAX_SECONDS:g}] s (got {v!r})")
+        v = self.chunk_seconds
+        if not isinstance(v, (int, float)) or not math.isfinite(v) or not 1.0 <= v <= MAX_CHUNK_SECONDS:
+            raise ValueError(f"chunk_seconds must lie in [1, {MAX_CHUNK_SECONDS:g}] s (got {v!r})")
 
     # frame counts at a frame rate
     def median_frames(self, frame_rate: float) -> int:

@@ -62,7 +62,7 @@ def events(
     precision: str = typer.Option("auto", "--precision", help="The network's arithmetic: auto, bf16 or fp32 (as for separate)."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Do only the K-th of N slices of the sorted inputs (K from 1), as for separate.", show_default=False),
     plot: Optional[str] = typer.Option(None, "--plot", metavar="DIR", help="Also draw each input's spectrogram with its events into DIR/<track>.png.", show_default=False),
-    chunk_seconds: Optional[float] = typer.Option(None, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (default 3: shorter chunks let quiet sounds stand out; separate --events uses separation's 20).", show_default=False),
+    chunk_seconds: Optional[float] = typer.Option(None, "--chunk-seconds", min=1.0, help="Length of the chunks the model sees (default: what the model's event settings were tuned on, 3 s for the shipped model's; separate --events uses separation's 20).", show_default=False),
 ) -> None:
     from ..shard import parse_shard
 
@@ -99,19 +99,22 @@ def events(
 
     import torch
 
-    from ..events import EVENT_CHUNK_SECONDS, settings_for
+    from ..events import settings_for
     from ..separate import load_separator
+    from ..separator import Separator
 
     # Quiet passages drive the network's activations into subnormal floats, which the CPU
     # computes ~10x slower: a 3 s chunk of a real scene took 1.2 s instead of 0.12 s. Flushing
     # them to zero changes results by less than 1e-38.
     torch.set_flush_denormal(True)
 
-    sep = load_separator(model, chunk_seconds or EVENT_CHUNK_SECONDS, precision=precision)
+    sep = load_separator(model, chunk_seconds, precision=precision)
     try:
         settings = settings_for(getattr(sep, "loaded", None))
     except ValueError as err:
         raise CocktailError(f"model's event settings are damaged ({err})") from None
+    if chunk_seconds is None:  # the chunks the model's thresholds were tuned on
+        sep = Separator.from_loaded(sep.loaded, chunk_seconds=settings.chunk_seconds, precision=precision)
 
     results, failed = [], []
     to_stdout = out is None or out == "-"

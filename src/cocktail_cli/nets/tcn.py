@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import LogMagnitudeMaskNet, chunk_or_frame_norm as _block_norm
+from .norm import LogMagnitudeMaskNet, WindowNorm, chunk_or_frame_norm as _block_norm, frame_weights
 
 
 class SeparableBlock(nn.Module):
@@ -31,9 +31,13 @@ class SeparableBlock(nn.Module):
         self.norm2 = _block_norm(block_norm, hidden, norm_window)
         self.project = nn.Conv1d(hidden, channels, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(self.act1(self.expand(x)))
-        h = self.norm2(self.act2(self.depthwise(h)))
+    def _norm(self, norm: nn.Module, h: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        return norm(h, weight) if isinstance(norm, WindowNorm) else norm(h)
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """``weight``: frame weights for windowed statistics (:func:`~.norm.frame_weights`)."""
+        h = self._norm(self.norm1, self.act1(self.expand(x)), weight)
+        h = self._norm(self.norm2, self.act2(self.depthwise(h)), weight)
         return x + self.project(h)
 
 
@@ -55,8 +59,11 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         activity: bool = False,
         context_dilations: tuple[int, ...] | list[int] = (),
         norm_window: int | None = None,
+        norm_weighting: str = "uniform",
     ):
         super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
+        frame_weights(torch.ones(1, 1, 1), norm_weighting)  # refuse an unknown weighting here
+        self.norm_weighting = norm_weighting
         context_dilations = [int(d) for d in context_dilations]
         if any(d < 1 for d in context_dilations):
             raise ValueError(f"context_dilations must be positive, got {context_dilations}")
@@ -68,6 +75,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         for key, value, default in (
             ("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False),
             ("context_dilations", context_dilations, []), ("norm_window", norm_window, None),
+            ("norm_weighting", norm_weighting, "uniform"),
         ):
             if value != default:
                 self.config[key] = value
@@ -91,7 +99,11 @@ class TCNMaskNet(LogMagnitudeMaskNet):
 
     def forward(self, mag: torch.Tensor, activity: bool = False):
         x = self.input_norm(self.features(mag))
-        h = self.out_act(self.blocks(self.encode(x)))
+        weight = frame_weights(mag, self.norm_weighting)
+        h = self.encode(x)
+        for block in self.blocks:
+            h = block(h, weight)
+        h = self.out_act(h)
         logits = self.decode(h).float()  # the softmax in float32 under bf16 autocast
         logits = logits.view(mag.shape[0], self.n_classes, self.n_bins, mag.shape[-1])
         masks = torch.softmax(logits, dim=1)
