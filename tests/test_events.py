@@ -87,6 +87,17 @@ def test_post_processing_steps_do_what_they_say():
     prob[s, 720:740] = 0.6  # 0.2 s: survives the 0.25 s median filter
     events = detect(prob, level, fr, settings, classes=["siren"])
     assert [(e.start, e.end) for e in events] == [(1.0, 4.0), (7.2, 8.0)]
+    # evidence in a stem of digital silence is no event, in detect and in the tracker alike
+    d = CLASSES.index("dog")
+    prob[d, 500:700] = 0.95
+    level[d, 500:700] = -120.0
+    level[d, 600:650] = -30.0  # heard here only
+    (bark,) = detect(prob, level, fr, settings, classes=["dog"])
+    assert (bark.start, bark.end) == (6.0, 6.5)
+    tracker = EventTracker(fr, settings, classes=["dog"])
+    tracker.push(prob, level)
+    tracker.finish()
+    assert [(e.start, e.end) for e in tracker.events] == [(6.0, 6.5)]
 
 
 def test_settings_are_validated_and_travel_in_the_checkpoint(tmp_path, band_model):

@@ -29,6 +29,11 @@ from .classes import CLASSES, TARGET_CLASSES
 
 #: Longest median filter, shortest event and shortest gap a checkpoint may ask for (seconds).
 MAX_SECONDS = 10.0
+#: A frame whose stem is quieter than this (dBFS) is no evidence of its class, whatever the network
+#: says. Why: an activity head hears context, and in digital silence next to a siren a trained one
+#: (issue 27's p18w173) reported "speech" at -120 dBFS. -90 dBFS lies above a 16-bit file's
+#: quantisation floor (about -101) and 45 dB under the quietest mixtures of training.
+SILENT_DB = -90.0
 #: Longest analysis chunk a checkpoint may ask for (seconds): memory grows with it.
 MAX_CHUNK_SECONDS = 60.0
 #: The chunk length ``cocktail events`` analyses in by default (seconds), shorter than
@@ -197,6 +202,7 @@ def detect(
     t = prob.shape[1]
     if t == 0:
         return []
+    prob = np.where(level_db < SILENT_DB, 0.0, prob)
     size = settings.median_frames(frame_rate)
     half = size // 2
     smooth = _median_windows(np.pad(prob, ((0, 0), (half, half)), mode="edge"), size)
@@ -279,7 +285,8 @@ class EventTracker:
 
     def push(self, prob: np.ndarray, level_db: np.ndarray) -> list[Change]:
         """Frames ``(C, n)`` of prob and level, in stream order."""
-        block = np.stack([np.asarray(prob, np.float64)[self.index], np.asarray(level_db, np.float64)[self.index]])
+        level = np.asarray(level_db, np.float64)[self.index]
+        block = np.stack([np.where(level < SILENT_DB, 0.0, np.asarray(prob, np.float64)[self.index]), level])
         if block.shape[-1] == 0:
             return []
         if self.pending is None:  # the filter's left edge: the first frame repeated
