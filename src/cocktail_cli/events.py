@@ -38,8 +38,9 @@ SILENT_DB = -90.0
 MAX_CHUNK_SECONDS = 60.0
 #: The chunk length ``cocktail events`` analyses in by default (seconds), shorter than
 #: separation's 20 s; a checkpoint's event settings may name another (``chunk_seconds``: the
-#: chunks its thresholds were tuned on). Why 3 s: the shipped network floors its features relative to the loudest bin of the chunk, so a
-#: loud sound anywhere in 20 s dims a quiet one's evidence. On 40 val scenes (scripts/tune_events.py,
+#: chunks its thresholds were tuned on). Why 3 s: the shipped network floors its features
+#: relative to the loudest bin of the chunk, so a loud sound anywhere in 20 s dims a quiet one's
+#: evidence. On 40 val scenes (scripts/tune_events.py,
 #: each tuned for its chunk) 3 s chunks gave class-averaged event F1 0.267 / segment F1 0.751
 #: against 0.218 / 0.671 with 20 s chunks, for a third more computation (the overlaps).
 EVENT_CHUNK_SECONDS = 3.0
