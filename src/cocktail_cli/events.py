@@ -40,9 +40,9 @@ MAX_CHUNK_SECONDS = 60.0
 #: separation's 20 s; a checkpoint's event settings may name another (``chunk_seconds``: the
 #: chunks its thresholds were tuned on). Why 3 s: the shipped network floors its features
 #: relative to the loudest bin of the chunk, so a loud sound anywhere in 20 s dims a quiet one's
-#: evidence. On 40 val scenes (scripts/tune_events.py,
-#: each tuned for its chunk) 3 s chunks gave class-averaged event F1 0.267 / segment F1 0.751
-#: against 0.218 / 0.671 with 20 s chunks, for a third more computation (the overlaps).
+#: evidence. On 40 val scenes (scripts/tune_events.py, each tuned for its chunk) 3 s chunks gave
+#: class-averaged event F1 0.267 / segment F1 0.751 against 0.218 / 0.671 with 20 s chunks, for a
+#: third more computation (the overlaps).
 EVENT_CHUNK_SECONDS = 3.0
 
 
@@ -185,6 +185,11 @@ def _median_windows(padded: np.ndarray, size: int) -> np.ndarray:
     return np.median(windows, axis=-1)
 
 
+def _audible(prob: np.ndarray, level_db: np.ndarray) -> np.ndarray:
+    """``prob`` with frames whose stem is under :data:`SILENT_DB` set to no evidence."""
+    return np.where(level_db < SILENT_DB, 0.0, prob)
+
+
 def _class_index(classes: Sequence[str] | None) -> list[int]:
     return [CLASSES.index(c) for c in (classes if classes is not None else TARGET_CLASSES)]
 
@@ -203,7 +208,7 @@ def detect(
     t = prob.shape[1]
     if t == 0:
         return []
-    prob = np.where(level_db < SILENT_DB, 0.0, prob)
+    prob = _audible(prob, level_db)
     size = settings.median_frames(frame_rate)
     half = size // 2
     smooth = _median_windows(np.pad(prob, ((0, 0), (half, half)), mode="edge"), size)
@@ -287,7 +292,7 @@ class EventTracker:
     def push(self, prob: np.ndarray, level_db: np.ndarray) -> list[Change]:
         """Frames ``(C, n)`` of prob and level, in stream order."""
         level = np.asarray(level_db, np.float64)[self.index]
-        block = np.stack([np.where(level < SILENT_DB, 0.0, np.asarray(prob, np.float64)[self.index]), level])
+        block = np.stack([_audible(np.asarray(prob, np.float64)[self.index], level), level])
         if block.shape[-1] == 0:
             return []
         if self.pending is None:  # the filter's left edge: the first frame repeated

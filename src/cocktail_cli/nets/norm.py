@@ -114,6 +114,13 @@ class WindowNorm(nn.Module):
         return (y * self.weight[:, None] + self.bias[:, None]).to(x.dtype)
 
 
+def check_norm_weighting(kind: str) -> str:
+    """``kind`` if it is one of :data:`NORM_WEIGHTINGS`, else ``ValueError`` naming them."""
+    if kind not in NORM_WEIGHTINGS:
+        raise ValueError(f"unknown norm_weighting '{kind}' (choose {', '.join(NORM_WEIGHTINGS)})")
+    return kind
+
+
 def frame_weights(mag: torch.Tensor, kind: str) -> torch.Tensor | None:
     """Each frame's weight in a :class:`WindowNorm`'s statistics, from the mixture's magnitude
     ``(batch, bins, frames)``: ``uniform`` None (every frame alike), ``amplitude`` its RMS,
@@ -126,9 +133,7 @@ def frame_weights(mag: torch.Tensor, kind: str) -> torch.Tensor | None:
     are those of the sound wherever it sits. Absolute, not relative to the example's loudest
     frame, which would be a statistic of the chunk again.
     """
-    if kind not in NORM_WEIGHTINGS:
-        raise ValueError(f"unknown norm_weighting '{kind}' (choose {', '.join(NORM_WEIGHTINGS)})")
-    if kind == "uniform":
+    if check_norm_weighting(kind) == "uniform":
         return None
     energy = mag.detach().float().square().sum(-2, keepdim=True)  # (batch, 1, frames)
     w = energy.sqrt() if kind == "amplitude" else energy

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
-from .norm import LogMagnitudeMaskNet, WindowNorm, chunk_or_frame_norm as _block_norm, frame_weights
+from .norm import LogMagnitudeMaskNet, WindowNorm, check_norm_weighting, chunk_or_frame_norm as _block_norm, frame_weights
 
 
 class SeparableBlock(nn.Module):
@@ -62,8 +62,9 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         norm_weighting: str = "uniform",
     ):
         super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
-        frame_weights(torch.ones(1, 1, 1), norm_weighting)  # refuse an unknown weighting here
-        self.norm_weighting = norm_weighting
+        check_norm_weighting(norm_weighting)
+        # only windowed statistics take weights: other norms need none computed
+        self.norm_weighting = norm_weighting if block_norm == "window" else "uniform"
         context_dilations = [int(d) for d in context_dilations]
         if any(d < 1 for d in context_dilations):
             raise ValueError(f"context_dilations must be positive, got {context_dilations}")
