@@ -11,9 +11,10 @@ k-tap convolutions, linear layers; torch.profiler) and the network's inference r
 
 Rounds (``--round``):
 
-- ``scenes`` (issue 27, the default): per-frame norms only, an activity head on every candidate,
-  scene-style examples of 6 s (``scene_prob`` 0.6) with synthetic cries and decoys, 90 CPU-minutes;
-  the shipped network (tcn) as the control, a unet, and a 10 M-weight strided tcn (stcn);
+- ``scenes`` (issue 27, the default): no statistic over the chunk (per-frame norms, or the tcn's
+  2 s window weighted by level), an activity head on every candidate, scene-style examples of 6 s
+  (``scene_prob`` 0.6) with synthetic cries and decoys, 90 CPU-minutes; the shipped network (tcn)
+  as the control, a unet, and a 10 M-weight strided tcn (stcn);
 - ``crops`` (issue 14): the first round, filled 4 s crops, 60 CPU-minutes (bench/bakeoff.md keeps
   its table).
 
@@ -47,9 +48,12 @@ ROUNDS = {
         "unet": ("unet", {}, 150),
     },
     "scenes": {
-        "tcn": ("tcn", {"block_norm": "frame", "floor_frames": 125, "activity": True}, 250),
+        # the control: the shipped network with the statistics that keep it context-invariant
+        # without training (a 2 s window, frames weighted by level; DEVELOPERS.md, issue 27)
+        "tcn": ("tcn", {"block_norm": "window", "norm_window": 173, "norm_weighting": "amplitude",
+                        "floor_frames": 125, "activity": True}, 250),
         "unet": ("unet", {"block_norm": "frame", "floor_frames": 47, "activity": True}, 200),
-        "stcn": ("stcn", {"depth": 4, "floor_frames": 249, "activity": True}, 200),
+        "stcn": ("stcn", {"depth": 4, "floor_frames": 249, "activity": True}, 250),
     },
 }
 #: The recipe every candidate of a round shares (``cocktail train`` options), and its budget.

@@ -357,3 +357,48 @@ def test_two_process_torchrun(store, tmp_path):
     assert training["world"] == 2 and training["steps"] == 3 and training["examples"] == 12
     Separator.from_checkpoint(out)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _clock_rank(rank: int, port: int, queue) -> None:
+    """One rank of test_distributed_clock: rank 1 burns about 0.6 s of CPU, rank 0 none."""
+    import time
+
+    import torch.distributed as tdist
+
+    from cocktail_cli.train import Clock, Dist
+
+    tdist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    clock = Clock({"cpu_seconds": 30.0}, cpu_minutes=1.0)
+    if rank == 1:
+        t = time.process_time()
+        while time.process_time() - t < 0.6:
+            pass
+    over = clock.out_of_budget(Dist(rank=rank, world=2, local_rank=rank))
+    queue.put((rank, clock.cpu_used(), clock._agreed_used(), clock.schedule_step(0, 1000), over))
+    tdist.destroy_process_group()
+
+
+def test_distributed_clock_counts_every_rank_and_agrees():
+    """A two-process run's CPU time is both ranks' (it once was rank 0's alone, half the CPU), and
+    both ranks read the same budget and learning-rate schedule from it."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_clock_rank, args=(r, port, queue)) for r in range(2)]
+    for p in procs:
+        p.start()
+    results = dict((r[0], r[1:]) for r in (queue.get(timeout=120) for _ in procs))
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    (used0, agreed0, sched0, over0), (used1, agreed1, sched1, over1) = results[0], results[1]
+    assert agreed0 == agreed1 and sched0 == sched1 and over0 == over1
+    assert 30.55 <= agreed0 < 32.0  # 30 s spent before + rank 1's 0.6 s + a little of each start-up
+    assert sched0 == int(1000 * agreed0 / 60.0)
+    assert used0 >= agreed0 and used1 >= agreed1

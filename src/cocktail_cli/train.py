@@ -212,40 +212,56 @@ class Hooks:
 
 
 class Clock:
-    """Wall and CPU time a run has used (all its sessions), and its CPU budget.
+    """Wall and CPU time a run has used (all its sessions, all its processes), and its CPU budget.
 
     With a budget, the learning-rate schedule follows the share of it spent, so a budget-stopped
-    run still ends annealed; every rank of a distributed run stops at the same step (rank 0's
-    clock decides)."""
+    run still ends annealed. In a distributed run the CPU time is the sum over the ranks, agreed at
+    every step's budget check (:meth:`out_of_budget`, called by every rank), so every rank stops
+    at the same step and steps with the same learning rate. Why: rank by rank, a run on two
+    processes counted half its CPU against ``--cpu-minutes``, and each rank scheduled its learning
+    rate from its own clock, so the replicas' optimizers could step with different rates."""
 
     def __init__(self, spent: dict, cpu_minutes: float | None):
         self.spent = {"wall_seconds": 0.0, "cpu_seconds": 0.0, "examples": 0, **spent}
         self.budget_seconds = cpu_minutes * 60 if cpu_minutes is not None else None
         self.t_wall, self.t_cpu = time.perf_counter(), time.process_time()
+        # distributed: every rank's CPU seconds this session, summed at the last budget check,
+        # and this rank's own at that moment (what it has used since is added by cpu_used)
+        self.agreed: float | None = None
+        self.local_at_agreement = 0.0
 
     def wall_used(self) -> float:
         return self.spent["wall_seconds"] + time.perf_counter() - self.t_wall
 
+    def _local(self) -> float:
+        return time.process_time() - self.t_cpu
+
+    def _agreed_used(self) -> float:
+        """The same on every rank: what the budget and the schedule go by."""
+        return self.spent["cpu_seconds"] + (self.agreed if self.agreed is not None else self._local())
+
     def cpu_used(self) -> float:
-        return self.spent["cpu_seconds"] + time.process_time() - self.t_cpu
+        if self.agreed is None:
+            return self._agreed_used()
+        return self._agreed_used() + self._local() - self.local_at_agreement  # e.g. rank 0's last validation
 
     def out_of_budget(self, dist: Dist) -> bool:
-        if self.budget_seconds is None:  # the same on every rank: no need to agree
-            return False
-        over = self.cpu_used() >= self.budget_seconds
         if dist.world > 1:
             import torch.distributed as tdist
 
-            flag = torch.tensor([float(over)])
-            tdist.broadcast(flag, 0)
-            over = bool(flag.item())
-        return over
+            self.local_at_agreement = self._local()
+            total = torch.tensor([self.local_at_agreement], dtype=torch.float64)
+            tdist.all_reduce(total)
+            self.agreed = float(total.item())
+        if self.budget_seconds is None:
+            return False
+        return self._agreed_used() >= self.budget_seconds
 
     def schedule_step(self, step: int, total: int) -> int:
         """The step the learning-rate schedule is at: with a budget, the share of it spent."""
         if self.budget_seconds is None:
             return step
-        return max(step, int(total * min(1.0, self.cpu_used() / self.budget_seconds)))
+        return max(step, int(total * min(1.0, self._agreed_used() / self.budget_seconds)))
 
 
 @dataclass
