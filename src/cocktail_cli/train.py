@@ -238,12 +238,11 @@ class Clock:
 
     def _agreed_used(self) -> float:
         """The same on every rank: what the budget and the schedule go by."""
-        return self.spent["cpu_seconds"] + (self.agreed if self.agreed is not None else self._local())
+        return self.spent["cpu_seconds"] + (self._local() if self.agreed is None else self.agreed)
 
     def cpu_used(self) -> float:
-        if self.agreed is None:
-            return self._agreed_used()
-        return self._agreed_used() + self._local() - self.local_at_agreement  # e.g. rank 0's last validation
+        """This rank's view: the agreed total and what the rank has used since (rank 0's last validation)."""
+        return self._agreed_used() + (0.0 if self.agreed is None else self._local() - self.local_at_agreement)
 
     def out_of_budget(self, dist: Dist) -> bool:
         if dist.world > 1:
