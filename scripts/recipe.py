@@ -20,7 +20,8 @@ already there and newer than its input:
    is skipped once a later run has started (it holds its weights) or its checkpoint is past the
    entry's ``steps``, so a handed-over final checkpoint skips the whole chain. A run may also be
    an ``average`` of earlier runs' weights (``{"average": {"phase9": 0.4, "phase10": 0.6}}``,
-   ``scripts/average_checkpoints.py``), made again when one of them is newer (the average, like a
+   ``scripts/average_checkpoints.py``; with ``arch_args``, constructor arguments set on the result
+   that keep its weights, as the shipped model's windowed norms), made again when one of them is newer (the average, like a
    started run, holds its parts: to train a part further, delete the average);
 4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
    (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
@@ -243,7 +244,8 @@ class Recipe:
                 continue
             if "average" in run:  # no training: the weighted mean of earlier runs' weights
                 self.run([sys.executable, ROOT / "scripts" / "average_checkpoints.py", "-o", self.checkpoint(run),
-                          *(f"{path}={weight}" for path, weight in zip(self._averaged(run), run["average"].values()))])
+                          *(f"{path}={weight}" for path, weight in zip(self._averaged(run), run["average"].values())),
+                          *(a for key, value in run.get("arch_args", {}).items() for a in ("--arch-arg", f"{key}={json.dumps(value)}"))])
                 continue
             self.run(self._train_command(run), stdout=self.log(run), append=True)
 

@@ -242,6 +242,19 @@ def test_average_of_checkpoints_is_the_weighted_mean_of_their_weights(checkpoint
     good = run(f"{path_a}=1", f"{path_b}=3", "-o", tmp_path / "cli.pt")
     assert good.returncode == 0, good.stderr
     assert torch.equal(load_checkpoint(tmp_path / "cli.pt").model.state_dict()["encode.weight"], mean.model.state_dict()["encode.weight"])
+    # constructor arguments that keep the weights (the shipped model's windowed norms) are set on
+    # the result; one that does not fit is refused in one line and nothing is written
+    windowed = run(f"{path_a}=1", f"{path_b}=3", "-o", tmp_path / "win.pt", "--arch-arg", "block_norm=window",
+                   "--arch-arg", "norm_window=9", "--arch-arg", "norm_weighting=amplitude")
+    assert windowed.returncode == 0, windowed.stderr
+    win = load_checkpoint(tmp_path / "win.pt")
+    assert win.model.config["block_norm"] == "window" and win.model.config["norm_window"] == 9
+    assert win.training["arch_args_set"] == {"block_norm": "window", "norm_window": 9, "norm_weighting": "amplitude"}
+    assert torch.equal(win.model.state_dict()["encode.weight"], mean.model.state_dict()["encode.weight"])
+    with torch.no_grad():  # the same weights, other statistics: another function
+        assert not torch.allclose(win.model(x), mean.model(x), atol=1e-4)
+    misfit = run(f"{path_a}=1", "-o", tmp_path / "never.pt", "--arch-arg", "channels=9")
+    assert misfit.returncode == 1 and len(misfit.stderr.strip().splitlines()) == 1 and not (tmp_path / "never.pt").exists()
 
 
 @pytest.mark.parametrize(

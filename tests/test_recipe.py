@@ -60,8 +60,10 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
     for cmd, run in zip(made, averages):
         args = [str(a) for a in cmd[cmd.index(next(a for a in cmd if str(a).endswith("average_checkpoints.py"))) + 1 :]]
         assert Path(args[args.index("-o") + 1]).name == "model.pt"
-        parts = [a.rsplit("=", 1) for a in args if "=" in a]
+        set_args = [args[i + 1] for i, a in enumerate(args) if a == "--arch-arg"]
+        parts = [a.rsplit("=", 1) for a in args if "=" in a and a not in set_args]
         assert [(Path(p).stem, float(w)) for p, w in parts] == list(run["average"].items())
+        assert {k: json.loads(v) for k, v in (a.split("=", 1) for a in set_args)} == run.get("arch_args", {})
         assert all(Path(p) in outputs for p, _ in parts)  # each part is a run the recipe trains
     preps = [c for c in cocktail if c[0] == "prep"]
     arch = None
@@ -166,11 +168,17 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
 
 
 def test_a_dry_run_with_the_handover_shows_what_a_clean_checkout_runs(corpus_dirs, monkeypatch, tmp_path, parse_cli):
-    """The shipped recipe's handover (its model, the average of phases 9 and 10) is in the tree: a
-    clean checkout trains nothing and synthesises only the evaluation sets."""
+    """The shipped recipe's handover (its model, the average of phases 9 and 10 with the last
+    entry's arch_args) is in the tree: a clean checkout trains nothing and synthesises only the
+    evaluation sets."""
+    from cocktail_cli.checkpoint import read_raw
+
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
     assert (ROOT / recipe.recipe["handover"]).is_file()
+    handed = read_raw(ROOT / recipe.recipe["handover"])
+    assert handed["arch_args"].items() >= recipe.runs[-1].get("arch_args", {}).items()
+    assert [p["checkpoint"] for p in handed["training"]["averaged_from"]] == [f"{n}.pt" for n in recipe.runs[-1]["average"]]
     recipe.work = tmp_path / "work"
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(_cocktail_args(cmd)))

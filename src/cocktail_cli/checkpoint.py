@@ -172,7 +172,7 @@ def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False, i
     return save_raw(dst, ckpt)
 
 
-def average(sources: dict[str | os.PathLike, float], dst: str | os.PathLike) -> str:
+def average(sources: dict[str | os.PathLike, float], dst: str | os.PathLike, arch_args: dict | None = None) -> str:
     """Write the weighted mean of checkpoints of one network (same arch, arguments, STFT) to ``dst``.
 
     For fine-tunes of one starting point, the mean of their weights trades their strengths off
@@ -181,6 +181,11 @@ def average(sources: dict[str | os.PathLike, float], dst: str | os.PathLike) -> 
     normalised to sum to 1. The result has no resume state and no inference settings (calibrate
     it again); its ``training`` summary is the last source's, with ``averaged_from`` listing the
     sources, their weights and steps.
+
+    ``arch_args``: constructor arguments set on the result, for changes that keep every weight's
+    name and shape (the shipped model is the same average with ``block_norm=window``: windowed,
+    level-weighted statistics in place of GroupNorm's over the chunk, with GroupNorm's
+    parameters). The loader refuses what does not fit, before anything is written.
     """
     if not sources:
         raise ValueError("average needs at least one checkpoint")
@@ -203,12 +208,15 @@ def average(sources: dict[str | os.PathLike, float], dst: str | os.PathLike) -> 
         mean[key] = sum(ckpt["state_dict"][key].double() * w for _, ckpt, w in parts).to(value.dtype)
     out = {k: v for k, v in parts[-1][1].items() if k not in ("resume", "inference", "state_dict")}
     out["state_dict"] = mean
+    if arch_args:
+        out["arch_args"] = {**out["arch_args"], **arch_args}
     out["training"] = {
         **out.get("training", {}),
         "averaged_from": [
             {"checkpoint": Path(name).name, "weight": w, "steps": ckpt.get("training", {}).get("steps")}
             for name, ckpt, w in parts
         ],
+        **({"arch_args_set": dict(arch_args)} if arch_args else {}),
     }
     model_from_dict(out, os.fspath(dst))  # refuse to write what the loader would refuse
     return save_raw(dst, out)
