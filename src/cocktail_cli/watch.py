@@ -26,6 +26,13 @@ from .events import Change, EventSettings, EventTracker
 READ_SECONDS = 0.05
 #: A warning when the stream's time trails the wall clock by more than this (seconds).
 BEHIND_SECONDS = 2.0
+#: How often the network runs on the stream (seconds); each run sees 1 s before the new frames
+#: and 0.2 s after, so it costs (1.2 + hop) / hop times its share of real time. Why 0.15, not 0.1:
+#: with the shipped model's windowed statistics (2026-12-04) a run costs a fifth more, and
+#: bench/watch.py on this 2-core machine measured 27.8% of one core at 0.1 s (the model before:
+#: 24.3%; the goal is 25%) with a median onset-to-line delay of 0.54 s (goal 1.0 s); at 0.15 s,
+#: 20.0% with a median of 0.52 s (90th percentile 1.24 s against 1.21).
+WATCH_HOP_SECONDS = 0.15
 #: Data sizes a streaming writer puts in a header whose length it does not know: arecord writes
 #: 0x7FFFFFFF-ish values, FFmpeg to a pipe 0xFFFFFFFF (or 0).
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
@@ -161,7 +168,7 @@ class Watcher:
     per start and end; ``warn(message)`` when it falls behind real time."""
 
     def __init__(self, sep, settings: EventSettings, classes, emit: Callable[[Change], None],
-                 warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float = 0.1,
+                 warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float = WATCH_HOP_SECONDS,
                  right_seconds: float = 0.2):
         self.sep, self.settings, self.classes = sep, settings, classes
         self.emit, self.warn, self.exec_cmd = emit, warn, exec_cmd

@@ -103,16 +103,57 @@ class WindowNorm(nn.Module):
         """``weight`` (batch, 1, frames), optional: how much each frame counts in the statistics
         of the frames around it (:func:`frame_weights`); None counts every frame alike."""
         xf = x.float()  # statistics in float32, also under bf16 autocast
-        stats = torch.stack([xf.mean(1), xf.square().mean(1)], 1)  # (batch, 2, frames)
+        if self.window // 2 + 1 >= xf.shape[-1] and not torch.is_grad_enabled():
+            return self._spanning(xf, weight).to(x.dtype)  # (autograd takes the general path)
+        stats = torch.stack([xf.mean(1), xf.square().mean(1)], 1)  # (batch, 2, frames): E[x], E[x^2]
         if weight is not None:
-            stats = torch.cat([stats * weight, weight], 1)
-        if self.window > 1:
-            stats = F.avg_pool1d(stats, self.window, 1, self.window // 2, count_include_pad=False)
+            stats = torch.cat([stats * weight, weight, stats], 1)
+        stats = window_mean(stats, self.window)
         if weight is not None:
-            stats = stats[:, :2] / stats[:, 2:]
+            # a window whose weights are lost in the running sums' rounding (digital silence far
+            # from a loud sound: 1e-12 against 1e3) holds no level to weigh by: its frames count
+            # alike there, as they do when every weight is equal
+            weighed = stats[:, 2:3] > 1e-12 * weight.mean(-1, keepdim=True)
+            stats = torch.where(weighed, stats[:, :2] / stats[:, 2:3].clamp_min(1e-30), stats[:, 3:])
         mean, meansq = stats[:, :1], stats[:, 1:]
-        y = (xf - mean) * torch.rsqrt((meansq - mean.square()).clamp_min(0) + self.eps)
-        return (y * self.weight[:, None] + self.bias[:, None]).to(x.dtype)
+        rstd = torch.rsqrt((meansq - mean.square()).clamp_min(0) + self.eps)
+        # ((x - mean) * rstd) * w + b as two multiply-adds over the big tensor. Why: one thread,
+        # (1, 384, 1723): 2.7 ms against 6.8 for the five passes written out (GroupNorm: 0.27)
+        y = torch.addcmul(-(mean * rstd), xf, rstd)
+        return torch.addcmul(self.bias[:, None], y, self.weight[:, None]).to(x.dtype)
+
+    def _spanning(self, x: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        """The statistics when every frame's window spans the input (watch's 1.3 s windows, a
+        training crop): one mean and variance per example, as frame-weighted sums (two
+        matrix-vector products), applied as one multiply-add per channel. Why: the general path's
+        many small operations cost a fifth of ``watch``'s network time (one thread, 112 frames:
+        16.5 ms a step against 11.4 with GroupNorm), and its goal is a quarter of one core."""
+        b, c, t = x.shape
+        if weight is None:
+            weight = x.new_ones(b, 1, t)
+        w = weight.float().transpose(1, 2)  # (batch, frames, 1)
+        total = w.sum(1) * c  # (batch, 1)
+        mean = torch.bmm(x, w).sum(1) / total
+        var = (torch.bmm(x.square(), w).sum(1) / total - mean.square()).clamp_min(0)
+        scale = self.weight * torch.rsqrt(var + self.eps)  # (batch, channels)
+        shift = self.bias - mean * scale
+        return torch.addcmul(shift[..., None], x, scale[..., None])
+
+
+def window_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """The mean of ``x`` (batch, channels, frames) over the ``window`` frames centred on each frame,
+    fewer at the ends (``F.avg_pool1d(x, window, 1, window // 2, count_include_pad=False)``).
+
+    Hand-written as differences of a cumulative sum, in float64: its cost does not grow with the
+    window. Why: avg_pool1d adds up every frame of every window, and with the shipped model's 689
+    frames its 20 norms made the network 1.5x slower (one thread, 112 frames as `watch` runs it:
+    13.0 ms with GroupNorm, 19.0 ms with avg_pool1d; 1,723 frames: 169 -> 258 ms).
+    """
+    frames, half = x.shape[-1], window // 2
+    total = F.pad(x.double().cumsum(-1), (1, 0))
+    idx = torch.arange(frames, device=x.device)
+    hi, lo = (idx + half + 1).clamp(max=frames), (idx - half).clamp(min=0)
+    return ((total[..., hi] - total[..., lo]) / (hi - lo).to(total.dtype)).to(x.dtype)
 
 
 def check_norm_weighting(kind: str) -> str:
