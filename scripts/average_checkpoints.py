@@ -11,10 +11,10 @@ The result has no resume state and no mask temperature: calibrate it (``calibrat
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from cocktail_cli.checkpoint import average
+from cocktail_cli.commands.train import _parse_key_values  # train's --arch-arg parsing
 from cocktail_cli.errors import CocktailError
 
 
@@ -26,16 +26,6 @@ def parse_source(text: str) -> tuple[str, float]:
         return path, float(weight)
     except ValueError:
         raise SystemExit(f"average_checkpoints: {text}: weight '{weight}' is not a number") from None
-
-
-def parse_arch_arg(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise SystemExit(f"average_checkpoints: --arch-arg {text}: expected KEY=VALUE")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value  # a plain string, e.g. block_norm=window
 
 
 def main() -> int:
@@ -50,7 +40,7 @@ def main() -> int:
         path, weight = parse_source(text)
         sources[path] = sources.get(path, 0.0) + weight
     try:
-        average(sources, args.output, dict(parse_arch_arg(t) for t in args.arch_arg) or None)
+        average(sources, args.output, _parse_key_values(args.arch_arg) or None)
     except (CocktailError, ValueError) as err:
         print(f"average_checkpoints: {err}", file=sys.stderr)
         return 1

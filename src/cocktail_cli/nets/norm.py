@@ -131,7 +131,7 @@ class WindowNorm(nn.Module):
         b, c, t = x.shape
         if weight is None:
             weight = x.new_ones(b, 1, t)
-        w = weight.float().transpose(1, 2)  # (batch, frames, 1)
+        w = weight.transpose(1, 2)  # (batch, frames, 1)
         total = w.sum(1) * c  # (batch, 1)
         mean = torch.bmm(x, w).sum(1) / total
         var = (torch.bmm(x.square(), w).sum(1) / total - mean.square()).clamp_min(0)
