@@ -25,6 +25,9 @@ already there and newer than its input:
    started run, holds its parts: to train a part further, delete the average);
 4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
    (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
+   ``events``: the event settings (``scripts/tune_events.py`` on val-split scenes) written into
+   the export, when the recipe has an ``events`` entry (made again when the export lacks them or
+   ``events.md``, the tuning's report, is missing);
 5. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
 6. ``report``: ``card.md``, the model card's results (``scripts/card_report.py``: per-class tables
    with the floor, the recipe's ``report.compare`` systems and the oracle; the validation curve;
@@ -33,7 +36,7 @@ already there and newer than its input:
 
 Outputs go to the recipe's ``work`` folder: ``model.pt`` (the run, resumable; earlier runs of a
 chain as ``<name>.pt``), ``train.jsonl`` (one line per validation; ``<name>-train.jsonl``), ``default.pt`` (the export), ``calibration.md``,
-``eval-<set>.jsonl``, ``rates.md``, ``clean-<folder>.md``, ``card.md``. Source folders that are
+``events.md``, ``eval-<set>.jsonl``, ``rates.md``, ``clean-<folder>.md``, ``card.md``. Source folders that are
 missing are left out, with a warning (corpus-extra must be built first: see
 ../shared/corpus-extra/README.md).
 """
@@ -51,7 +54,9 @@ from pathlib import Path
 from cocktail_cli.atomic import atomic_open
 
 ROOT = Path(__file__).resolve().parent.parent
-STAGES = ("synth", "prep", "train", "calibrate", "evaluate", "report")
+#: what :meth:`Recipe._step_of` says of a checkpoint without resume state (an exported model)
+FINISHED = "finished"
+STAGES = ("synth", "prep", "train", "calibrate", "events", "evaluate", "report")
 
 
 def _expand(value: str, recipe: dict) -> str:
@@ -146,22 +151,29 @@ class Recipe:
                 return f"{self.checkpoint(later).name} has {'been made' if 'average' in later else 'started'} from it"
         if "average" in run and self._exists(ckpt) and (not ckpt.exists() or _newer(ckpt, *self._averaged(run))):
             return "made from the current runs"  # (or, in a dry run, handed over)
-        if ckpt.exists() and "steps" in run and not self.dry_run:
-            step = self._step_of(ckpt)
-            if step is not None and step >= run["steps"]:
+        # what the checkpoint holds (in a dry run, which copies nothing, the handover it would be)
+        handed = self.dry_run and not ckpt.exists() and ckpt == self.checkpoint(self.runs[-1]) and self._handover
+        held = ckpt if ckpt.exists() else (self._handover if handed else None)
+        if held is not None and "steps" in run:
+            step = self._step_of(held)
+            if step == FINISHED:
+                return "a finished model (no resume state), as handed over"
+            if step is not None and step >= run["steps"] and not self.dry_run:
                 return f"at step {step}, past this call's {run['steps']}"
         return None
 
-    def _step_of(self, ckpt: Path) -> int | None:
-        """The step a checkpoint has reached, or None when it is damaged (train says so, in one
-        line). Read once per version of the file: synth, prep and train all ask."""
+    def _step_of(self, ckpt: Path) -> int | str | None:
+        """The step a checkpoint has reached, :data:`FINISHED` for an export (no resume state: the
+        handed-over model of a recipe whose last run trains), or None when it is damaged (train
+        says so, in one line). Read once per version of the file: synth, prep and train all ask."""
         key = (ckpt, ckpt.stat().st_mtime_ns)
         if key not in self._steps:
             from cocktail_cli.checkpoint import read_raw
             from cocktail_cli.errors import CocktailError
 
             try:
-                self._steps[key] = read_raw(ckpt).get("resume", {}).get("step", 0)
+                raw = read_raw(ckpt)
+                self._steps[key] = raw["resume"].get("step", 0) if isinstance(raw.get("resume"), dict) else FINISHED
             except CocktailError:
                 self._steps[key] = None
         return self._steps[key]
@@ -286,6 +298,24 @@ class Recipe:
                   "--split", self.recipe["synth"]["sets"][c["set"]]["split"], "-o", out, *c.get("args", [])],
                  stdout=self.work / "calibration.md")
 
+    def events(self) -> None:
+        e = self.recipe.get("events")
+        if e is None:
+            return
+        model, report = self.final_model, self.work / "events.md"
+        if report.exists() and model.exists() and self._has_events(model):
+            print(f"recipe: the event settings of {model} are up to date ({report})")
+            return
+        corpora = [a for folder in _present(self.recipe["sources"], self.recipe) for a in ("--corpus", folder)]
+        self.run([sys.executable, ROOT / "scripts" / "tune_events.py", "--model", model, *corpora, "--export", model,
+                  *e.get("args", [])], stdout=report)
+
+    @staticmethod
+    def _has_events(model: Path) -> bool:
+        from cocktail_cli.checkpoint import read_raw
+
+        return "events" in (read_raw(model).get("inference") or {})
+
     def evaluate(self) -> None:
         e, sets = self.recipe["evaluate"], self.recipe["synth"]["sets"]
         model = self.final_model
@@ -311,7 +341,8 @@ class Recipe:
         if r is None:
             return
         cmd = [sys.executable, ROOT / "scripts" / "card_report.py", self.work, "--label", r.get("label", "default model")]
-        last = self.runs[-1]
+        # the separation's curve: the last run that trains it (a head-only run leaves it as it was)
+        last = next((r for r in reversed(self.runs) if not r.get("head_only")), self.runs[-1])
         for name in last.get("average", {}):  # an averaged model has no curve of its own: its parts'
             log = self.log({"name": name})
             kept = ROOT / "models" / "checkpoints" / log.name  # on a clean checkout, the committed copy

@@ -305,6 +305,11 @@ def test_mask_temperature_is_stored_with_the_model_and_softens_its_masks(checkpo
 
     logits = torch.randn(2, 5, 9, 4)
     assert torch.allclose(soften(torch.softmax(logits, 1), 2.0), torch.softmax(logits / 2.0, 1), atol=1e-6)
+    # ... which the tcn computes itself (no power of every mask): the same masks as soften's
+    mag = torch.from_numpy(np.abs(rng.standard_normal((1, plain.stft.n_bins, 40))).astype(np.float32))
+    with torch.inference_mode():
+        assert getattr(soft.model, "softmax_masks", False)
+        assert torch.allclose(soft.masks(mag), soften(plain.masks(mag), 2.0), atol=1e-5)
     # a setting the loader cannot use is a damaged checkpoint, and export refuses to write one
     for bad in (-1.0, "hot", float("nan")):
         ckpt = torch.load(calibrated, weights_only=True)

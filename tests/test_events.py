@@ -319,6 +319,26 @@ def test_separate_events_writes_events_json_from_the_same_pass(band_model, cli, 
     assert code == 1 and "--events" in err
 
 
+def test_separate_with_activity_runs_a_network_with_a_head_once():
+    import torch
+
+    from cocktail_cli.nets import build
+    from cocktail_cli.stft import STFTConfig
+
+    net = build("tcn", n_bins=129, channels=8, hidden=16, depth=1, repeats=1, activity=True, activity_hidden=4).eval()
+    sep = Separator(net, STFTConfig(sample_rate=8000, n_fft=256, hop=64), mask_temperature=1.3)
+    calls = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    wave = torch.from_numpy(np.random.default_rng(5).standard_normal((1, 2, 8000)).astype(np.float32) * 0.1)
+    stems, act = sep.separate_with_activity(wave)
+    assert len(calls) == 1
+    # what the separate paths give: the stems of separate, the frames of events
+    torch.testing.assert_close(stems, sep.separate_channels(wave), atol=1e-5, rtol=0)
+    apart = sep.frame_activity(wave)
+    torch.testing.assert_close(act["prob"], apart["prob"], atol=1e-5, rtol=0)
+    torch.testing.assert_close(act["level_db"], apart["level_db"], atol=1e-3, rtol=0)
+
+
 def test_shipped_model_finds_a_corpus_siren_and_speech(tmp_path):
     """The shipped model on test clips of the corpus: a siren and a voice over a quiet background."""
     import csv

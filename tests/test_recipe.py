@@ -59,7 +59,7 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
     outputs = {Path(parse_cli(t[0], t[1:])["output"]) for t in trains}
     for cmd, run in zip(made, averages):
         args = [str(a) for a in cmd[cmd.index(next(a for a in cmd if str(a).endswith("average_checkpoints.py"))) + 1 :]]
-        assert Path(args[args.index("-o") + 1]).name == "model.pt"
+        assert Path(args[args.index("-o") + 1]).name == f"{run.get('name', 'model')}.pt"
         set_args = [args[i + 1] for i, a in enumerate(args) if a == "--arch-arg"]
         parts = [a.rsplit("=", 1) for a in args if "=" in a and a not in set_args]
         assert [(Path(p).stem, float(w)) for p, w in parts] == list(run["average"].items())
@@ -73,13 +73,15 @@ def test_recipe_commands_are_valid_and_carry_the_recipe(corpus_dirs, monkeypatch
         assert params["resume"] and params["batch_size"] == run["batch_size"] and params["seed"] == run["seed"]
         assert params["cpu_minutes"] == run.get("cpu_minutes") and params["lr"] == run.get("lr") and params["steps"] == run["steps"]
         assert params["arch"] == run.get("arch", "tcn") and bool(params["remix"]) == run.get("remix", False)
+        assert bool(params["head_only"]) == run.get("head_only", False) and params["segment"] == run.get("segment")
         assert {a.split("=")[0] for a in params["arch_arg"] or []} == set(run.get("arch_args", {}))
         assert {a.split("=")[0] for a in params["mix_arg"] or []} == set(run.get("mix", {}))
         out = Path(params["output"])
         assert out.name == (f"{run['name']}.pt" if "name" in run else "model.pt")
         if "init_from" in run:  # a fine-tune starts from its parent run's checkpoint
             assert Path(params["init_from"]).name == f"{run['init_from']}.pt"
-            assert any(Path(parse_cli(t[0], t[1:])["output"]) == Path(params["init_from"]) for t in trains)
+            averaged = {Path(str(c[[str(a) for a in c].index("-o") + 1])) for c in made}
+            assert Path(params["init_from"]) in {Path(parse_cli(t[0], t[1:])["output"]) for t in trains} | averaged
         if "store" in run:  # the paper's way: fixed mixtures, prepped into a store with train and val
             set_root = {c[c.index("-o") + 1] for c in cocktail
                         if c[0] == "synth" and c[c.index("-o") + 1].endswith(settings["synth"]["sets"][run["store"]["set"]].get("out", ""))}
@@ -126,13 +128,14 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
     recipe.train()
     assert len(seen) == len(recipe.runs)  # nothing there: every call runs
     assert [output(c) for c, _ in seen][:4] == ["tcn.pt"] * 3 + ["tcn-sirens.pt"]
-    assert [output(c) for c, _ in seen][-3:] == ["phase9.pt", "phase10.pt", "model.pt"]
-    assert seen[0][1].name == "tcn-train.jsonl" and seen[-2][1].name == "phase10-train.jsonl"
-    assert seen[-1][1] is None and Path(seen[-1][0][1]).name == "average_checkpoints.py"
+    assert [output(c) for c, _ in seen][-4:] == ["phase9.pt", "phase10.pt", "average.pt", "model.pt"]
+    assert seen[0][1].name == "tcn-train.jsonl" and seen[-3][1].name == "phase10-train.jsonl"
+    assert seen[-2][1] is None and Path(seen[-2][0][1]).name == "average_checkpoints.py"
+    assert seen[-1][1].name == "train.jsonl" and "--head-only" in _cocktail_args(seen[-1][0])  # the head, last
     # phase 2 reached (a real checkpoint at step 7,500): phases 1 and 2 are skipped
     import cocktail_cli.checkpoint as ck
 
-    steps = {"tcn.pt": 7500, "tcn-remix.pt": 10, "phase10.pt": 100}
+    steps = {"tcn.pt": 7500, "tcn-remix.pt": 10, "phase10.pt": 100, "model.pt": 3000}
     monkeypatch.setattr(ck, "read_raw", lambda path: {"resume": {"step": steps[Path(path).name]}})
     (recipe.work / "tcn.pt").write_bytes(b"x")
     seen.clear()
@@ -143,20 +146,25 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
     seen.clear()
     recipe.train()
     assert len(seen) == len(recipe.runs) - 4
-    (recipe.work / "phase10.pt").write_bytes(b"x")  # phase 10 under way: it continues, then the average
+    (recipe.work / "phase10.pt").write_bytes(b"x")  # phase 10 under way: it continues, then the average, the head
     seen.clear()
     recipe.train()
-    assert [output(c) for c, _ in seen] == ["phase10.pt", "model.pt"]
-    (recipe.work / "model.pt").write_bytes(b"x")  # the average made: nothing to do
+    assert [output(c) for c, _ in seen] == ["phase10.pt", "average.pt", "model.pt"]
+    (recipe.work / "average.pt").write_bytes(b"x")  # the average made: the head trains
+    seen.clear()
+    recipe.train()
+    assert [output(c) for c, _ in seen] == ["model.pt"]
+    (recipe.work / "model.pt").write_bytes(b"x")  # the head trained to its steps: nothing to do
     seen.clear()
     recipe.train()
     assert seen == []
     import os
 
-    later = (recipe.work / "model.pt").stat().st_mtime + 10  # phase 10 trained further by hand: average again
+    (recipe.work / "model.pt").unlink()
+    later = (recipe.work / "average.pt").stat().st_mtime + 10  # phase 10 trained further by hand: average again
     os.utime(recipe.work / "phase10.pt", (later, later))
     recipe.train()
-    assert [output(c) for c, _ in seen] == ["model.pt"]
+    assert [output(c) for c, _ in seen] == ["average.pt", "model.pt"]
     # the last run is on the sources: the 20,000-mixture training sets and their stores are not made
     seen.clear()
     recipe.synth()
@@ -168,17 +176,18 @@ def test_a_chain_skips_the_runs_a_later_checkpoint_already_holds(corpus_dirs, mo
 
 
 def test_a_dry_run_with_the_handover_shows_what_a_clean_checkout_runs(corpus_dirs, monkeypatch, tmp_path, parse_cli):
-    """The shipped recipe's handover (its model, the average of phases 9 and 10 with the last
-    entry's arch_args) is in the tree: a clean checkout trains nothing and synthesises only the
-    evaluation sets."""
+    """The shipped recipe's handover (its model: the activity head trained on the frozen average of
+    phases 9 and 10, an export) is in the tree: a clean checkout trains nothing and synthesises only
+    the evaluation sets."""
     from cocktail_cli.checkpoint import read_raw
 
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / "default.json", dry_run=True)
     assert (ROOT / recipe.recipe["handover"]).is_file()
     handed = read_raw(ROOT / recipe.recipe["handover"])
-    assert handed["arch_args"].items() >= recipe.runs[-1].get("arch_args", {}).items()
-    assert [p["checkpoint"] for p in handed["training"]["averaged_from"]] == [f"{n}.pt" for n in recipe.runs[-1]["average"]]
+    average, head = recipe.runs[-2], recipe.runs[-1]
+    assert handed["arch_args"].items() >= {**average["arch_args"], **head["arch_args"]}.items()
+    assert handed["training"]["config"]["head_only"] and "resume" not in handed
     recipe.work = tmp_path / "work"
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(_cocktail_args(cmd)))
@@ -197,7 +206,7 @@ def test_recipe_leaves_out_a_missing_source_folder(corpus_dirs, monkeypatch, cap
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     recipe.work = corpus_dirs / "work"
     recipe.train()
-    train = _cocktail_args(seen[-2])  # phase 10 (the last entry averages)
+    train = _cocktail_args(seen[-1])  # the head (the entry before it averages)
     params = parse_cli(train[0], train[1:])
     assert [str(s) for s in params["sources"]] == [str(corpus_dirs / "corpus")]
     assert "has no manifest.csv" in capsys.readouterr().err
@@ -226,19 +235,20 @@ def test_bakeoff_gives_every_candidate_the_same_recipe_and_budget(tmp_path, pars
 
 @pytest.mark.parametrize("name", ["unet", "default"])
 def test_recipe_continues_a_handed_over_run_and_never_overwrites_its_own(corpus_dirs, monkeypatch, tmp_path, name):
-    """unet's last run trains (the handover is continued); default's is an average (the handover is
-    the model: nothing to train)."""
+    """unet's last run trains (the handover is continued); default's handover is the finished model
+    (an export: nothing to train)."""
     recipe_mod = _load(ROOT / "scripts" / "recipe.py")
     recipe = recipe_mod.Recipe(ROOT / "recipes" / f"{name}.json", dry_run=False)
     recipe.work = tmp_path / "work"
     recipe.work.mkdir()
     handover = tmp_path / "handed-over.pt"
-    handover.write_bytes(b"checkpoint of session 1")
+    handed = b"checkpoint of session 1" if name == "unet" else (ROOT / "models" / "default.pt").read_bytes()
+    handover.write_bytes(handed)
     recipe.recipe["handover"] = str(handover)  # absolute: ROOT / it is itself
     seen: list[list] = []
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append(cmd))
     recipe.train()
-    assert (recipe.work / "model.pt").read_bytes() == b"checkpoint of session 1"
+    assert (recipe.work / "model.pt").read_bytes() == handed
     if name == "unet":
         assert len(seen) == 1 and "--resume" in _cocktail_args(seen[0])
     else:
@@ -270,7 +280,7 @@ def test_the_report_of_an_averaged_model_shows_its_parts_curves(corpus_dirs, mon
     monkeypatch.setattr(recipe, "run", lambda cmd, stdout=None, append=False: seen.append([str(c) for c in cmd]))
     recipe.report()
     curves = dict(seen[0][i + 1].split("=", 1) for i, a in enumerate(seen[0]) if a == "--curve")
-    assert list(curves) == list(recipe.runs[-1]["average"])
+    assert list(curves) == list(recipe.runs[-2]["average"])  # the average's parts (the head does not separate)
     assert all(Path(log).parent == ROOT / "models" / "checkpoints" and Path(log).is_file() for log in curves.values())
     (recipe.work / "phase9-train.jsonl").write_text("")
     seen.clear()

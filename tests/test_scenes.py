@@ -261,6 +261,22 @@ def test_bf16_and_fp32_separations_agree():
     assert np.allclose(b.sum(1), mixes.numpy(), atol=1e-4)  # the stems still sum to the mixture
 
 
+def test_the_context_head_hears_its_field_and_nothing_beyond():
+    from cocktail_cli.nets.heads import HEAD_DILATIONS
+
+    net = build("tcn", n_bins=33, channels=8, hidden=16, depth=2, repeats=1, block_norm="frame", activity=True,
+                activity_hidden=8).eval()
+    reach = net.receptive_field() // 2 + sum(HEAD_DILATIONS)  # frames on each side, backbone then head
+    mag = torch.rand(1, 33, 240) + 0.5
+    changed = mag.clone()
+    changed[..., 180:] = 0.01  # everything from frame 180 on
+    with torch.no_grad():
+        (ma, a), (mb, b) = net(mag, activity=True), net(changed, activity=True)
+    differs = (a - b).abs().amax(dim=(0, 1)) > 1e-6
+    assert a.shape == (1, 5, 240) and torch.allclose(ma.sum(1), torch.ones(1, 33, 240), atol=1e-5)
+    assert not differs[: 180 - reach].any() and differs[180 - reach : 180].any()
+
+
 def test_init_from_adds_an_activity_head_to_a_trained_network(tmp_path):
     from cocktail_cli.checkpoint import save_checkpoint
     from cocktail_cli.errors import CheckpointError

@@ -293,6 +293,28 @@ def test_init_from_adds_context_blocks_and_a_head_without_changing_the_masks(sto
     assert str(parent) in str(err.value) and not (tmp_path / "x.pt").exists()
 
 
+def test_head_only_trains_the_head_and_leaves_the_separation_bit_for_bit(store, tmp_path):
+    parent = tmp_path / "parent.pt"
+    train(tiny(store, parent, steps=3))
+    head = {"activity": True, "activity_hidden": 8}
+    still, moved = tmp_path / "still.pt", tmp_path / "moved.pt"
+    train(tiny(store, still, steps=1, lr=1e-12, init_from=str(parent), head_only=True, arch_args=head))
+    train(tiny(store, moved, steps=6, lr=1e-2, init_from=str(parent), head_only=True, arch_args=head))
+    p, s, m = (load_checkpoint(str(x)) for x in (parent, still, moved))
+    for name, value in p.model.state_dict().items():  # every separation weight is the parent's
+        assert torch.equal(m.model.state_dict()[name], value), name
+    changed = [k for k, v in m.model.state_dict().items() if k.startswith("activity_head.") and not torch.equal(v, s.model.state_dict()[k])]
+    assert changed  # the same seed starts the head the same: only training moved it
+    mix = torch.randn(2, 4000) * 0.1
+    with torch.inference_mode():
+        assert torch.equal(Separator(p.model.float().eval(), p.stft)(mix), Separator(m.model.float().eval(), m.stft)(mix))
+        _, logits = Separator(m.model.float().eval(), m.stft)(mix, activity=True)
+    assert logits.shape[:2] == (2, len(CLASSES))
+    with pytest.raises(CocktailError, match="activity head"):  # nothing to train
+        train(tiny(store, tmp_path / "x.pt", steps=1, init_from=str(parent), head_only=True))
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_context_dilations_widen_what_a_frame_hears_and_nothing_more():
     net = build("tcn", n_bins=33, channels=8, hidden=16, depth=2, repeats=1, block_norm="frame", context_dilations=[4])
     for block in net.blocks:  # the new block must act: give its projection weights

@@ -240,19 +240,34 @@ class Separator(nn.Module):
 
     # -- one segment (differentiable; what training optimises) ---------------------------------
     def masks(self, mag: torch.Tensor) -> torch.Tensor:
-        """The network's masks ``(B, C, F, T)`` (float32, summing to one) for magnitudes ``(B, F, T)``."""
-        with autocast(self.precision, _device_of(self.model)):
-            out = self.model(mag)
-        return out.float()
+        """The network's masks ``(B, C, F, T)`` (float32, summing to one) for magnitudes ``(B, F, T)``,
+        softened by the separator's ``mask_temperature`` (:func:`soften`)."""
+        return self.masks_and_activity(mag, activity=False)[0]
 
-    def masks_and_activity(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Masks as :meth:`masks`, and the activity head's per-frame logits ``(B, C, T)`` when the
-        network has one (``has_activity``), else None."""
-        if not getattr(getattr(self.model, "module", self.model), "has_activity", False):  # through DDP's wrapper
-            return self.masks(mag), None
+    def masks_and_activity(self, mag: torch.Tensor, activity: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Masks as :meth:`masks`, and the activity head's per-frame logits ``(B, C, T)`` when
+        ``activity`` and the network has one (``has_activity``), else None.
+
+        A network whose masks are a softmax and that takes ``temperature`` (``softmax_masks``)
+        divides its logits by it (tcn: its decoder's weights): the same masks as :func:`soften`'s
+        (to 1e-7), without its power
+        of every mask value (2 min of audio on one thread: 1.30 -> 1.29 s on an idle machine,
+        2.00 -> 1.87 s with training on the other core, where memory traffic costs more).
+        """
+        net = getattr(self.model, "module", self.model)  # through DDP's wrapper
+        activity = activity and getattr(net, "has_activity", False)
+        t = self.mask_temperature
+        kwargs = {"activity": True} if activity else {}
+        folded = t != 1.0 and getattr(net, "softmax_masks", False)
+        if folded:
+            kwargs["temperature"] = t
         with autocast(self.precision, _device_of(self.model)):
-            masks, logits = self.model(mag, activity=True)
-        return masks.float(), logits.float()
+            out = self.model(mag, **kwargs)
+        masks, logits = out if activity else (out, None)
+        masks = masks.float()
+        if not folded:
+            masks = soften(masks, t)
+        return masks, (logits.float() if logits is not None else None)
 
     @torch.inference_mode()
     def frame_activity(self, wave: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -271,7 +286,7 @@ class Separator(nn.Module):
         if power.dim() == 4:
             power = power.mean(dim=1)
         masks, logits = self.masks_and_activity(power.sqrt())
-        return self._activity(power, soften(masks, self.mask_temperature), logits)
+        return self._activity(power, masks, logits)
 
     def _activity(self, power: torch.Tensor, masks: torch.Tensor, logits: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """:meth:`frame_activity` from the (channel-mean) power ``(B, F, T)`` and softened masks."""
@@ -293,12 +308,11 @@ class Separator(nn.Module):
         """:meth:`separate_channels` and :meth:`frame_activity` of ``(n, channels, samples)`` from
         one run of the network (``separate --events``: stems and events from the same pass).
 
-        Where the stems take another path (independent channels, a head the masks do not come
-        with, an STFT the fast inverse cannot take) the two are computed apart.
+        Where the stems take another path (independent channels, an STFT the fast inverse cannot
+        take) the two are computed apart.
         """
         n, ch, length = wave.shape
-        has_head = getattr(getattr(self.model, "module", self.model), "has_activity", False)
-        if self.independent_channels or has_head or not _fast_istft_ok(self.stft):
+        if self.independent_channels or not _fast_istft_ok(self.stft):
             return self.separate_channels(wave), self.frame_activity(wave)
         spec = self.stft.stft(wave.reshape(n * ch, length)).reshape(n, ch, self.stft.n_bins, -1)
         power = spec.real.square() + spec.imag.square()
@@ -307,21 +321,17 @@ class Separator(nn.Module):
         else:
             power = power.mean(dim=1)
             mag = power.sqrt()
-        masks = soften(self.masks(mag), self.mask_temperature)
+        masks, logits = self.masks_and_activity(mag)  # the head's logits come with the masks
         stems = torch.stack(
             [_masked_istft(self.stft, masks, spec[:, c], length, mixture=wave[:, c]) for c in range(ch)], dim=1
         )
-        return stems, self._activity(power, masks, None)
+        return stems, self._activity(power, masks, logits)
 
     def forward(self, wave: torch.Tensor, activity: bool = False):
         """``(batch, samples)`` at the model's rate -> stems ``(batch, C, samples)``; with
         ``activity``, also the activity head's logits ``(batch, C, frames)`` (None without a head)."""
         spec = self.stft.stft(wave)  # (B, F, T)
-        if activity:
-            masks, logits = self.masks_and_activity(spec.abs())
-        else:
-            masks, logits = self.masks(spec.abs()), None
-        masks = soften(masks, self.mask_temperature)  # (B, C, F, T)
+        masks, logits = self.masks_and_activity(spec.abs(), activity)  # (B, C, F, T), softened
         if torch.is_grad_enabled() or not _fast_istft_ok(self.stft):
             stems = project_to_mixture(self.stft.istft(masks * spec.unsqueeze(1), length=wave.shape[-1]), wave)
         else:
@@ -349,7 +359,7 @@ class Separator(nn.Module):
             return self(wave.reshape(n * ch, length)).view(n, ch, N_STEMS, length)
         spec = self.stft.stft(wave.reshape(n * ch, length)).reshape(n, ch, self.stft.n_bins, -1)
         power = spec.real.square() + spec.imag.square()
-        masks = soften(self.masks(power.mean(dim=1).sqrt_()), self.mask_temperature)  # (n, C, F, T)
+        masks = self.masks(power.mean(dim=1).sqrt_())  # (n, C, F, T)
         return torch.stack(
             [_masked_istft(self.stft, masks, spec[:, c], length, mixture=wave[:, c]) for c in range(ch)], dim=1
         )

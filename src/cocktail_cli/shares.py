@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .separator import Separator, soften
+from .separator import Separator
 
 
 def stem_shares(sep: Separator, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -30,7 +30,7 @@ def part_shares(sep: Separator, mixture: np.ndarray, part: np.ndarray) -> np.nda
     ``mixture`` (both mono, at the model's rate, one chunk)."""
     mix = torch.as_tensor(np.asarray(mixture, np.float32))[None]
     spec = sep.stft.stft(torch.as_tensor(np.asarray(part, np.float32))[None])
-    masks = soften(sep.masks(sep.stft.stft(mix).abs()), sep.mask_temperature)[0]
+    masks = sep.masks(sep.stft.stft(mix).abs())[0]  # softened by the model's temperature
     power = spec.abs()[0] ** 2
     kept = (masks**2 * power).sum(dim=(-2, -1)).double().numpy()
     return kept / max(float(power.sum()), 1e-20)

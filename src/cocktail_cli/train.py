@@ -133,6 +133,10 @@ def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torc
     A network with an activity head adds ``activity_weight`` times its per-frame cross-entropy
     against the labels the stems carry (:func:`~cocktail_cli.losses.activity_labels`)."""
     mix = stems.sum(1)
+    if cfg.head_only:  # the separation is frozen: the head's loss alone, no waveforms to make
+        _, logits = Separator(net, stft, precision=precision).masks_and_activity(stft.stft(mix).abs())
+        labels = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1], stft.sample_rate, cfg.activity_range_db, cfg.activity_gap_s)
+        return cfg.activity_weight * activity_loss(logits, labels)
     if cfg.loss == "magnitude":
         spec = stft.stft(mix)
         mag = spec.abs()
@@ -345,6 +349,7 @@ def setup(cfg: TrainConfig, resume: bool) -> Run:
         raise CheckpointError(f"cannot resume: checkpoint was trained on a different {what}", cfg.output)
     total = cfg.steps if cfg.steps is not None else int(round((cfg.epochs or 1) * data.batches.steps_per_epoch))
     model = _initial_model(cfg, data, ckpt.get("state_dict") if state is not None else None, init).to(device)
+    params = trainable_parameters(cfg, model)  # before DDP, which registers what needs gradients
     net = model
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
@@ -352,7 +357,7 @@ def setup(cfg: TrainConfig, resume: bool) -> Run:
         net = DistributedDataParallel(model, device_ids=[dist.local_rank] if device.startswith("cuda") else None)
     run = Run(
         cfg=cfg, dist=dist, device=device, threads=threads, precision=resolve_precision(cfg.precision or "fp32", device),
-        data=data, model=model, net=net, optimizer=make_optimizer(cfg, model.parameters()), parent=parent,
+        data=data, model=model, net=net, optimizer=make_optimizer(cfg, params), parent=parent,
         total=max(1, total), eval_every=cfg.eval_every or min(data.batches.steps_per_epoch, 500),
         clock=Clock(state.get("spent", {}) if state is not None else {}, cfg.cpu_minutes),
     )
@@ -360,6 +365,18 @@ def setup(cfg: TrainConfig, resume: bool) -> Run:
         _restore(run, state)
     run.net.train()
     return run
+
+
+def trainable_parameters(cfg: TrainConfig, model: nn.Module) -> list[nn.Parameter]:
+    """The weights the optimizer steps: all, or with ``head_only`` the activity head's (the rest
+    frozen)."""
+    if not cfg.head_only:
+        return list(model.parameters())
+    if not getattr(model, "has_activity", False):
+        raise CocktailError("--head-only needs a network with an activity head (--arch-arg activity=true)")
+    for name, param in model.named_parameters():
+        param.requires_grad_(name.startswith("activity_head."))
+    return [p for p in model.parameters() if p.requires_grad]
 
 
 def _starting_point(cfg: TrainConfig, resume: bool) -> tuple:

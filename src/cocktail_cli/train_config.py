@@ -95,6 +95,10 @@ class TrainConfig:
     # loudest, gaps shorter than this closed. Runs made before these existed used 30 dB, no closing.
     activity_range_db: float = 20.0
     activity_gap_s: float = 0.5
+    # Train only the activity head (``--init-from`` a model, ``--arch-arg activity=true``): every
+    # other weight stays the init model's, so its separation is unchanged bit for bit, and the
+    # step costs a forward pass of the network and the head's backward (issue 25's detector).
+    head_only: bool = False
 
     def resolved(self) -> "TrainConfig":
         if self.arch not in ARCHS:

@@ -104,6 +104,7 @@ def register(app: typer.Typer) -> None:
         ),
         precision: str = typer.Option("auto", "--precision", help="The network's arithmetic: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or on CUDA), bf16 or fp32. A run keeps its own on --resume."),
         activity_weight: float = typer.Option(1.0, "--activity-weight", help="Weight of the activity head's per-frame loss (networks with arch arg activity=true)."),
+        head_only: bool = typer.Option(False, "--head-only", help="Train only the activity head; every other weight stays --init-from's, so the separation is unchanged."),
         resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped (starts fresh if absent)."),
         force: bool = typer.Option(False, "--force", help="Overwrite an existing --out without resuming."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per evaluation, and a summary, on stdout."),
@@ -129,7 +130,7 @@ def register(app: typer.Typer) -> None:
             segment=segment, absent_weight=absent_weight, n_fft=n_fft, hop=hop, gain_db=gain_db, remix=remix, train_split=train_split, val_store=str(val) if val else None,
             val_split=val_split, val_examples=val_examples, eval_every=eval_every,
             checkpoint_minutes=checkpoint_minutes, checkpoint_steps=checkpoint_steps, cpu_minutes=cpu_minutes,
-            init_from=str(init_from) if init_from else None, precision=precision, activity_weight=activity_weight,
+            init_from=str(init_from) if init_from else None, precision=precision, activity_weight=activity_weight, head_only=head_only,
         )
         show = interactive() and not as_json
         progress = make_progress(enabled=show)

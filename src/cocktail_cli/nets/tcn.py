@@ -14,7 +14,28 @@ import torch
 import torch.nn as nn
 
 from ..classes import N_CLASSES
+from .heads import activity_head, head_logits
 from .norm import LogMagnitudeMaskNet, WindowNorm, check_norm_weighting, chunk_or_frame_norm as _block_norm, frame_weights
+
+
+def _softmax_masks(decode: nn.Conv1d, h: torch.Tensor, shape: tuple, temperature: float, head: nn.Module | None,
+                   mag: torch.Tensor):
+    """Masks ``softmax(decode(h) / temperature)`` over the classes (``shape``: (B, C, F, T)), and
+    with a ``head`` its logits from the masks at temperature 1 (what it was trained on).
+
+    Without a head the temperature divides the decoder's weights, not its output: the same
+    logits without one more pass over all of them."""
+    if temperature != 1.0 and head is None:
+        scale = 1.0 / temperature
+        logits = nn.functional.conv1d(h, decode.weight * scale, decode.bias * scale)
+    else:
+        logits = decode(h)
+    logits = logits.float().view(shape)  # the softmax in float32 under bf16 autocast
+    if head is None:
+        return torch.softmax(logits, dim=1)
+    plain = torch.softmax(logits, dim=1)
+    masks = plain if temperature == 1.0 else torch.softmax(logits * (1.0 / temperature), dim=1)
+    return masks, head_logits(head, h, plain, mag)
 
 
 class SeparableBlock(nn.Module):
@@ -42,6 +63,8 @@ class SeparableBlock(nn.Module):
 
 
 class TCNMaskNet(LogMagnitudeMaskNet):
+    softmax_masks = True  # forward takes ``temperature`` (Separator.masks_and_activity)
+
     def __init__(
         self,
         n_bins: int = 513,
@@ -60,6 +83,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         context_dilations: tuple[int, ...] | list[int] = (),
         norm_window: int | None = None,
         norm_weighting: str = "uniform",
+        activity_hidden: int = 0,
     ):
         super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
         check_norm_weighting(norm_weighting)
@@ -76,7 +100,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         for key, value, default in (
             ("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False),
             ("context_dilations", context_dilations, []), ("norm_window", norm_window, None),
-            ("norm_weighting", norm_weighting, "uniform"),
+            ("norm_weighting", norm_weighting, "uniform"), ("activity_hidden", activity_hidden, 0),
         ):
             if value != default:
                 self.config[key] = value
@@ -95,22 +119,20 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         self.out_act = nn.PReLU()
         self.decode = nn.Conv1d(channels, n_classes * n_bins, 1)
         self.has_activity = bool(activity)
-        #: per-frame class activity (logits) from the same features the masks come from
-        self.activity_head = nn.Conv1d(channels, n_classes, 1) if activity else None
+        #: per-frame class activity (logits) from the same features the masks come from (heads.py)
+        self.activity_head = activity_head(channels, n_classes, int(activity_hidden)) if activity else None
 
-    def forward(self, mag: torch.Tensor, activity: bool = False):
+    def forward(self, mag: torch.Tensor, activity: bool = False, temperature: float = 1.0):
+        """Masks ``(B, C, F, T)`` of ``softmax(logits / temperature)``; with ``activity`` also the
+        head's logits (the head sees the masks at temperature 1, as it was trained)."""
         x = self.input_norm(self.features(mag))
         weight = frame_weights(mag, self.norm_weighting)
         h = self.encode(x)
         for block in self.blocks:
             h = block(h, weight)
         h = self.out_act(h)
-        logits = self.decode(h).float()  # the softmax in float32 under bf16 autocast
-        logits = logits.view(mag.shape[0], self.n_classes, self.n_bins, mag.shape[-1])
-        masks = torch.softmax(logits, dim=1)
-        if activity:
-            return masks, self.activity_head(h).float()
-        return masks
+        shape = (mag.shape[0], self.n_classes, self.n_bins, mag.shape[-1])
+        return _softmax_masks(self.decode, h, shape, temperature, self.activity_head if activity else None, mag)
 
     def receptive_field(self) -> int:
         """Frames that reach one output frame (the window's centre frame included)."""
@@ -130,6 +152,7 @@ class StridedTCNMaskNet(LogMagnitudeMaskNet):
     """
 
     has_activity = False
+    softmax_masks = True  # forward takes ``temperature`` (Separator.masks_and_activity)
 
     def __init__(
         self,
@@ -171,14 +194,11 @@ class StridedTCNMaskNet(LogMagnitudeMaskNet):
         c = self.config
         return c["stride"] * (2 + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"])))
 
-    def forward(self, mag: torch.Tensor, activity: bool = False):
+    def forward(self, mag: torch.Tensor, activity: bool = False, temperature: float = 1.0):
         t = mag.shape[-1]
         e = self.enc_act(self.encode(self.input_norm(self.features(mag))))
         pad = (-t) % self.stride
         low = self.down(nn.functional.pad(e, (0, pad)))
         h = self.out_act(e + self.up(self.blocks(low))[..., :t])
-        logits = self.decode(h).float().view(mag.shape[0], self.n_classes, self.n_bins, t)
-        masks = torch.softmax(logits, dim=1)
-        if activity:
-            return masks, self.activity_head(h).float()
-        return masks
+        shape = (mag.shape[0], self.n_classes, self.n_bins, t)
+        return _softmax_masks(self.decode, h, shape, temperature, self.activity_head if activity else None, mag)

@@ -1,0 +1,56 @@
+"""Activity heads: per-frame class logits from a mask network's features (issue 25).
+
+``activity_hidden=0`` is the first head, one 1x1 convolution on the features the masks are
+decoded from. With ``activity_hidden=H`` the head also sees each class's share of the frame's
+energy under its mask (the evidence thresholds use without a head) and looks at its
+neighbourhood: a 1x1 convolution to ``H`` channels, dilated convolutions over time (dilations
+1, 2, 4, 8, 16, kernel 3: 63 frames, 0.73 s at the shipped STFT), then a 1x1 convolution to the
+classes. Why the context: the reference events close gaps under 0.5 s (a dog's barks, a
+speaker's pauses are one event), which a per-frame head cannot see; why the shares: the features
+do not carry the spectrum's weighting by energy, which tells which class holds a frame's energy.
+The head's field is bounded, so a frame's activity never depends on audio far outside it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+#: the time dilations of the context head (field 1 + 2 * sum = 63 frames)
+HEAD_DILATIONS = (1, 2, 4, 8, 16)
+#: shares under this count as this (log of a share: finite in silence)
+SHARE_FLOOR = 1e-4
+
+
+def energy_shares(masks: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
+    """``(batch, C, frames)``: each class's share of a frame's energy under masks ``(batch, C, bins,
+    frames)`` of the magnitude ``(batch, bins, frames)``."""
+    power = mag.float().square()
+    return (masks * power.unsqueeze(1)).sum(2) / (power.sum(1, keepdim=True) + 1e-12)
+
+
+class ContextHead(nn.Module):
+    def __init__(self, channels: int, n_classes: int, hidden: int):
+        super().__init__()
+        self.inp = nn.Conv1d(channels + n_classes, hidden, 1)
+        self.layers = nn.ModuleList(nn.Conv1d(hidden, hidden, 3, dilation=d, padding=d) for d in HEAD_DILATIONS)
+        self.acts = nn.ModuleList(nn.PReLU() for _ in range(len(HEAD_DILATIONS) + 1))
+        self.out = nn.Conv1d(hidden, n_classes, 1)
+
+    def forward(self, h: torch.Tensor, masks: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
+        shares = energy_shares(masks, mag).clamp_min(SHARE_FLOOR).log().to(h.dtype)
+        x = self.acts[0](self.inp(torch.cat([h, shares], 1)))
+        for conv, act in zip(self.layers, self.acts[1:]):
+            x = x + act(conv(x))  # residual: the field widens, the frame's own evidence stays
+        return self.out(x).float()
+
+
+def activity_head(channels: int, n_classes: int, hidden: int = 0) -> nn.Module:
+    """The head for ``activity_hidden``: 0 is a bare 1x1 convolution (the first head's weights,
+    ``activity_head.weight``, load as they were)."""
+    return ContextHead(channels, n_classes, hidden) if hidden else nn.Conv1d(channels, n_classes, 1)
+
+
+def head_logits(head: nn.Module, h: torch.Tensor, masks: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
+    """Float32 logits ``(batch, C, frames)`` of either kind of head."""
+    return head(h, masks, mag) if isinstance(head, ContextHead) else head(h).float()
