@@ -152,8 +152,8 @@ class Recipe:
         if "average" in run and self._exists(ckpt) and (not ckpt.exists() or _newer(ckpt, *self._averaged(run))):
             return "made from the current runs"  # (or, in a dry run, handed over)
         # what the checkpoint holds (in a dry run, which copies nothing, the handover it would be)
-        handed = self.dry_run and not ckpt.exists() and ckpt == self.checkpoint(self.runs[-1]) and self._handover
-        held = ckpt if ckpt.exists() else (self._handover if handed else None)
+        final = self.dry_run and ckpt == self.checkpoint(self.runs[-1])
+        held = ckpt if ckpt.exists() else (self._handover if final else None)
         if held is not None and "steps" in run:
             step = self._step_of(held)
             if step == FINISHED:

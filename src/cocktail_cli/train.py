@@ -135,8 +135,7 @@ def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torc
     mix = stems.sum(1)
     if cfg.head_only:  # the separation is frozen: the head's loss alone, no waveforms to make
         _, logits = Separator(net, stft, precision=precision).masks_and_activity(stft.stft(mix).abs())
-        labels = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1], stft.sample_rate, cfg.activity_range_db, cfg.activity_gap_s)
-        return cfg.activity_weight * activity_loss(logits, labels)
+        return _activity_term(cfg, stft, stems, logits)
     if cfg.loss == "magnitude":
         spec = stft.stft(mix)
         mag = spec.abs()
@@ -145,9 +144,14 @@ def compute_loss(cfg: TrainConfig, net: nn.Module, stft: STFTConfig, stems: torc
     estimate, logits = Separator(net, stft, precision=precision)(mix, activity=True)
     loss = waveform_loss(estimate, stems, mix, absent_weight=cfg.absent_weight)
     if logits is not None:
-        labels = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1], stft.sample_rate, cfg.activity_range_db, cfg.activity_gap_s)
-        loss = loss + cfg.activity_weight * activity_loss(logits, labels)
+        loss = loss + _activity_term(cfg, stft, stems, logits)
     return loss
+
+
+def _activity_term(cfg: TrainConfig, stft: STFTConfig, stems: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """``activity_weight`` times the head's per-frame cross-entropy against the stems' labels, ``(batch, C)``."""
+    labels = activity_labels(stems, stft.n_fft, stft.hop, logits.shape[-1], stft.sample_rate, cfg.activity_range_db, cfg.activity_gap_s)
+    return cfg.activity_weight * activity_loss(logits, labels)
 
 
 # -- validation --------------------------------------------------------------------------------
