@@ -26,7 +26,8 @@ already there and newer than its input:
 4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
    (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
    ``events``: the event settings (``scripts/tune_events.py`` on val-split scenes) written into
-   the export, when the recipe has an ``events`` entry (made again when the export lacks them or
+   the export (for files and for live streams), when the recipe has an ``events`` entry (made
+   again when the export lacks either or
    ``events.md``, the tuning's report, is missing);
 5. ``evaluate``: ``cocktail eval`` on every test set, the rate table and the clean-clip shares;
 6. ``report``: ``card.md``, the model card's results (``scripts/card_report.py``: per-class tables
@@ -314,7 +315,8 @@ class Recipe:
     def _has_events(model: Path) -> bool:
         from cocktail_cli.checkpoint import read_raw
 
-        return "events" in (read_raw(model).get("inference") or {})
+        inference = read_raw(model).get("inference") or {}
+        return "events" in inference and "watch_events" in inference  # files' and live streams' settings
 
     def evaluate(self) -> None:
         e, sets = self.recipe["evaluate"], self.recipe["synth"]["sets"]

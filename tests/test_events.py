@@ -45,6 +45,11 @@ def _walk(rng, t):
     EventSettings(median_seconds=0.0, min_event_seconds=0.0, min_gap_seconds=0.0),
     EventSettings(on={c: 0.7 for c in CLASSES}, off={c: 0.2 for c in CLASSES}, median_seconds=0.5,
                   min_event_seconds=0.5, min_gap_seconds=1.0),
+    # a length per class: each class its own filter, shortest event and gap
+    EventSettings(on={c: 0.6 for c in CLASSES}, off={c: 0.3 for c in CLASSES},
+                  median_seconds=dict(zip(CLASSES, (0.0, 0.75, 0.1, 0.5, 0.25))),
+                  min_event_seconds=dict(zip(CLASSES, (0.5, 0.1, 0.0, 0.3, 0.2))),
+                  min_gap_seconds=dict(zip(CLASSES, (0.1, 1.0, 0.25, 0.0, 0.5)))),
 ])
 def test_tracker_gives_the_events_detect_gives_whatever_the_blocks(settings):
     rng = np.random.default_rng(1)
@@ -104,13 +109,25 @@ def test_post_processing_steps_do_what_they_say():
 
 def test_settings_are_validated_and_travel_in_the_checkpoint(tmp_path, band_model):
     for bad in ({"on": {"siren": 1.5}}, {"on": {"siren": 0.2}, "off": {"siren": 0.4}}, {"median_seconds": -1},
-                {"on": {"cat": 0.5}}, {"min_gap_seconds": float("nan")}, {"threshold": 0.5}, [0.5]):
+                {"on": {"cat": 0.5}}, {"min_gap_seconds": float("nan")}, {"threshold": 0.5}, [0.5],
+                {"median_seconds": {"cat": 0.5}}, {"min_event_seconds": {"siren": -0.1}}):
         with pytest.raises(ValueError):
             EventSettings.from_dict(bad)
     tuned = EventSettings(on={**EventSettings().on, "siren": 0.8}, median_seconds=0.1)
     export(band_model, tmp_path / "tuned.pt", inference={"events": tuned.to_dict()})
     assert settings_for(load_checkpoint(tmp_path / "tuned.pt")) == tuned
     assert settings_for(load_checkpoint(band_model)) == EventSettings()  # none recorded: the defaults
+    # a length per class, the classes it leaves out at the default; live streams their own settings
+    per_class = EventSettings.from_dict({"median_seconds": {"siren": 0.7}})
+    assert per_class.length("median_seconds", "siren") == 0.7
+    assert per_class.length("median_seconds", "dog") == EventSettings().median_seconds
+    assert per_class.median_frames(100.0, "siren") == 71 and per_class.median_frames(100.0, "dog") == 11
+    export(band_model, tmp_path / "both.pt", inference={"events": per_class.to_dict(), "watch_events": tuned.to_dict()})
+    both = load_checkpoint(tmp_path / "both.pt")
+    assert settings_for(both) == per_class and settings_for(both, live=True) == tuned
+    assert settings_for(load_checkpoint(tmp_path / "tuned.pt"), live=True) == tuned  # no live settings: the file ones
+    with pytest.raises(CheckpointError, match="watch_events"):
+        export(band_model, tmp_path / "bad.pt", inference={"watch_events": {"median_seconds": {"siren": 99.0}}})
     with pytest.raises(CheckpointError, match="events"):
         export(band_model, tmp_path / "bad.pt", inference={"events": {"on": {"siren": 2.0}}})
     assert not (tmp_path / "bad.pt").exists()

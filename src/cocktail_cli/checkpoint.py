@@ -111,13 +111,15 @@ def _checked_inference(inference, name: str) -> dict:
     temperature = inference.get("mask_temperature", 1.0) if isinstance(inference, dict) else None
     if not isinstance(temperature, (int, float)) or not 0.1 <= temperature <= 10:
         raise CheckpointError(f"damaged checkpoint (inference settings {inference!r})", name)
-    if inference.get("events") is not None:  # post-processing tuned for events (events.py)
+    for key in ("events", "watch_events"):  # post-processing tuned for files and for live streams (events.py)
+        if inference.get(key) is None:
+            continue
         from .events import EventSettings
 
         try:
-            EventSettings.from_dict(inference["events"])
+            EventSettings.from_dict(inference[key])
         except (ValueError, TypeError) as err:
-            raise CheckpointError(f"damaged checkpoint (inference settings: events: {err})", name) from None
+            raise CheckpointError(f"damaged checkpoint (inference settings: {key}: {err})", name) from None
     return dict(inference)
 
 
@@ -159,8 +161,8 @@ def export(src: str | os.PathLike, dst: str | os.PathLike, half: bool = False, i
 
     ``inference``: settings calibrated on validation data after training, stored with the weights
     and applied by :class:`~cocktail_cli.separator.Separator` (``mask_temperature``) and by
-    ``events`` and ``watch`` (``events``: an :class:`~cocktail_cli.events.EventSettings` dict,
-    ``scripts/tune_events.py``).
+    ``events`` and ``watch`` (``events``, and ``watch_events`` for live streams: each an
+    :class:`~cocktail_cli.events.EventSettings` dict, ``scripts/tune_events.py``).
     """
     ckpt = read_raw(src)
     ckpt.pop("resume", None)

@@ -11,10 +11,15 @@ its mask, and ``level_db`` (C, T), each stem's frame level; frame ``j`` is centr
 3. events separated by a gap shorter than ``min_gap_seconds`` are one event;
 4. events shorter than ``min_event_seconds`` are dropped.
 
+``median_seconds``, ``min_event_seconds`` and ``min_gap_seconds`` are one number for every class
+or a number per class (a dog's barks want a short filter, a siren's slow swell a long one).
+
 :func:`detect` does it for a whole array; :class:`EventTracker` does the same frame by frame
 (for ``cocktail watch`` and for files of any length) and gives the same events. The settings
 travel in a checkpoint's ``inference["events"]`` (:func:`settings_for`), so tuning
-(``scripts/tune_events.py``) ships with a model.
+(``scripts/tune_events.py``) ships with a model; ``inference["watch_events"]``, where present, are
+those of a live stream (``cocktail watch``), tuned with short filters and shortest events because
+every frame of smoothing or confirmation delays an alert.
 """
 
 from __future__ import annotations
@@ -65,15 +70,19 @@ def _default_off() -> dict[str, float]:
     return dict(_TUNED_OFF)
 
 
+#: the settings that are a length in seconds: one number, or a number per class
+_LENGTHS = ("median_seconds", "min_event_seconds", "min_gap_seconds")
+
+
 @dataclass
 class EventSettings:
     """Post-processing of per-frame evidence into events (see the module doc)."""
 
     on: dict[str, float] = field(default_factory=_default_on)
     off: dict[str, float] = field(default_factory=_default_off)
-    median_seconds: float = 0.1
-    min_event_seconds: float = 0.1
-    min_gap_seconds: float = 0.5
+    median_seconds: float | dict[str, float] = 0.1
+    min_event_seconds: float | dict[str, float] = 0.1
+    min_gap_seconds: float | dict[str, float] = 0.5
     #: the chunks ``cocktail events`` runs the network on, as tuned (a network whose statistics
     #: are local hears a quiet sound as well in 20 s chunks, which cost a sixth of 3 s chunks'
     #: overlaps)
@@ -93,13 +102,13 @@ class EventSettings:
         base = cls()
         on = {**base.on, **dict(data.get("on") or {})}
         off = {**base.off, **dict(data.get("off") or {})}
-        settings = cls(
-            on=on, off=off,
-            median_seconds=data.get("median_seconds", base.median_seconds),
-            min_event_seconds=data.get("min_event_seconds", base.min_event_seconds),
-            min_gap_seconds=data.get("min_gap_seconds", base.min_gap_seconds),
-            chunk_seconds=data.get("chunk_seconds", base.chunk_seconds),
-        )
+        lengths = {}
+        for name in _LENGTHS:
+            value = data.get(name, getattr(base, name))
+            if isinstance(value, dict):  # classes it does not name keep the default
+                value = {**{c: getattr(base, name) for c in CLASSES}, **value}
+            lengths[name] = value
+        settings = cls(on=on, off=off, chunk_seconds=data.get("chunk_seconds", base.chunk_seconds), **lengths)
         settings.check()
         return settings
 
@@ -115,30 +124,45 @@ class EventSettings:
                 raise ValueError(f"event thresholds of {c} must lie in [0, 1] (on {on!r}, off {off!r})")
             if off > on:
                 raise ValueError(f"event thresholds of {c}: off ({off}) above on ({on})")
-        for name in ("median_seconds", "min_event_seconds", "min_gap_seconds"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= MAX_SECONDS:
-                raise ValueError(f"{name} must lie in [0, {MAX_SECONDS:g}] s (got {v!r})")
+        for name in _LENGTHS:
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                extra = set(value) - set(CLASSES)
+                if extra:
+                    raise ValueError(f"{name} for unknown classes {sorted(extra)}")
+                missing = set(CLASSES) - set(value)
+                if missing:
+                    raise ValueError(f"{name} lacks classes {sorted(missing)}")
+            for v in (value.values() if isinstance(value, dict) else [value]):
+                if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= MAX_SECONDS:
+                    raise ValueError(f"{name} must lie in [0, {MAX_SECONDS:g}] s (got {v!r})")
         v = self.chunk_seconds
         if not isinstance(v, (int, float)) or not math.isfinite(v) or not 1.0 <= v <= MAX_CHUNK_SECONDS:
             raise ValueError(f"chunk_seconds must lie in [1, {MAX_CHUNK_SECONDS:g}] s (got {v!r})")
 
-    # frame counts at a frame rate
-    def median_frames(self, frame_rate: float) -> int:
+    def length(self, name: str, cls: str) -> float:
+        """Seconds of the length setting ``name`` for class ``cls``."""
+        value = getattr(self, name)
+        return float(value[cls] if isinstance(value, dict) else value)
+
+    # frame counts at a frame rate (``cls`` may be omitted where the setting is one number)
+    def median_frames(self, frame_rate: float, cls: str | None = None) -> int:
         """Odd length of the median filter in frames (1: no filter)."""
-        half = int(round(self.median_seconds * frame_rate / 2))
+        half = int(round(self.length("median_seconds", cls) * frame_rate / 2))
         return 2 * half + 1
 
-    def min_event_frames(self, frame_rate: float) -> int:
-        return int(round(self.min_event_seconds * frame_rate))
+    def min_event_frames(self, frame_rate: float, cls: str | None = None) -> int:
+        return int(round(self.length("min_event_seconds", cls) * frame_rate))
 
-    def min_gap_frames(self, frame_rate: float) -> int:
-        return int(round(self.min_gap_seconds * frame_rate))
+    def min_gap_frames(self, frame_rate: float, cls: str | None = None) -> int:
+        return int(round(self.length("min_gap_seconds", cls) * frame_rate))
 
 
-def settings_for(loaded) -> EventSettings:
-    """The event settings a loaded checkpoint carries (``inference["events"]``), else the defaults."""
-    data = (getattr(loaded, "inference", None) or {}).get("events")
+def settings_for(loaded, live: bool = False) -> EventSettings:
+    """The event settings a loaded checkpoint carries (``inference["events"]``; with ``live``,
+    ``inference["watch_events"]`` where present), else the defaults."""
+    inference = getattr(loaded, "inference", None) or {}
+    data = inference.get("watch_events", inference.get("events")) if live else inference.get("events")
     return EventSettings() if data is None else EventSettings.from_dict(data)
 
 
@@ -213,14 +237,12 @@ def detect(
     if t == 0:
         return []
     prob = _audible(prob, level_db)
-    size = settings.median_frames(frame_rate)
-    half = size // 2
-    smooth = _median_windows(np.pad(prob, ((0, 0), (half, half)), mode="edge"), size)
-    min_event, min_gap = settings.min_event_frames(frame_rate), settings.min_gap_frames(frame_rate)
     events = []
     for i in _class_index(classes):
         c = CLASSES[i]
-        s = smooth[i]
+        size = settings.median_frames(frame_rate, c)
+        s = _median_windows(np.pad(prob[i], size // 2, mode="edge"), size)
+        min_event, min_gap = settings.min_event_frames(frame_rate, c), settings.min_gap_frames(frame_rate, c)
         high, low = s >= settings.on[c], s >= settings.off[c]
         # runs of ``low``; an event begins at the first ``high`` frame of a run and lasts to its end
         edges = np.flatnonzero(np.diff(np.concatenate([[0], low.astype(np.int8), [0]])))
@@ -273,10 +295,14 @@ class EventTracker:
         self.frame_rate = float(frame_rate)
         self.settings = settings or EventSettings()
         self.index = _class_index(classes)
-        self.size = self.settings.median_frames(self.frame_rate)
+        names = [CLASSES[i] for i in self.index]
+        self.sizes = [self.settings.median_frames(self.frame_rate, c) for c in names]
+        # frames are decided once the longest filter has its right half (a shorter one reads the
+        # same centred window's middle)
+        self.size = max(self.sizes, default=1)
         self.half = self.size // 2
-        self.min_event = self.settings.min_event_frames(self.frame_rate)
-        self.min_gap = self.settings.min_gap_frames(self.frame_rate)
+        self.min_event = [self.settings.min_event_frames(self.frame_rate, c) for c in names]
+        self.min_gap = [self.settings.min_gap_frames(self.frame_rate, c) for c in names]
         self.pending: np.ndarray | None = None  # (2, C', frames) not yet past the filter's centre
         self.frame = 0  # index of the next frame to decide
         self.state = [_ClassState() for _ in self.index]
@@ -324,7 +350,11 @@ class EventTracker:
         if n <= 0:
             self.pending = block
             return []
-        smooth = _median_windows(block[0], self.size)  # (C', n)
+        length = block.shape[-1]
+        smooth = [
+            _median_windows(block[0, k, self.half - size // 2 : length - (self.half - size // 2)], size)
+            for k, size in enumerate(self.sizes)
+        ]  # each (n,)
         raw = block[:, :, self.half : self.half + n]
         self.pending = block[..., n:]
         changes = []
@@ -348,14 +378,14 @@ class EventTracker:
                     st.n += 1
                     st.peak = max(st.peak, levels[j])
                     st.end = frame + 1
-                    if not st.confirmed and st.end - st.start >= self.min_event:
+                    if not st.confirmed and st.end - st.start >= self.min_event[k]:
                         st.confirmed = True
                         changes.append(Change("start", c, st.start / self.frame_rate, st.sum / st.n))
                 elif st.start is not None:
                     st.gap_sum += probs[j]
                     st.gap_n += 1
                     st.gap_peak = max(st.gap_peak, levels[j])
-                    if st.gap_n >= self.min_gap:
+                    if st.gap_n >= self.min_gap[k]:
                         changes += self._close(st, c)
         self.frame += n
         changes.sort(key=lambda ch: (ch.time, ch.kind == "start"))

@@ -67,7 +67,7 @@ def watch(
 
     sep = load_separator(model, precision=precision)
     try:
-        settings = settings_for(getattr(sep, "loaded", None))
+        settings = settings_for(getattr(sep, "loaded", None), live=True)
     except ValueError as err:
         raise CocktailError(f"model's event settings are damaged ({err})") from None
     watcher = Watcher(sep, settings, chosen, _printer(json_out), console.warn, exec_cmd=exec_cmd)
