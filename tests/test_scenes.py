@@ -48,6 +48,23 @@ def test_only_the_per_frame_network_is_deaf_beyond_its_receptive_field(block_nor
     assert _frames_reaching(net, mag, 20, slice(22, 24)) > 1e-4
 
 
+@pytest.mark.parametrize("refine", [0, 2])
+def test_the_strided_tcn_is_deaf_beyond_its_field_and_its_refine_blocks_widen_it(refine):
+    torch.manual_seed(0)
+    small = dict(n_bins=65, skip=8, channels=16, hidden=24, depth=2, repeats=1, stride=4, norm="none",
+                 floor_db=80.0, floor_frames=15)
+    net = build("stcn", **small, refine=refine).eval()
+    rf = net.receptive_field()
+    assert rf == 4 * (2 + 2 * (1 + 2)) + 2 * (refine and 1 + 2)  # the refine blocks: dilations 1, 2
+    assert ("refine" in net.config) == bool(refine)  # a refine-less checkpoint's config is as before
+    mag = torch.rand(1, 65, 240) + 0.01
+    with torch.no_grad():
+        masks = net(mag)
+    assert torch.allclose(masks.sum(1), torch.ones(1, 65, 240), atol=1e-5)
+    assert _frames_reaching(net, mag, 40, slice(40 + rf, 240)) == 0.0
+    assert _frames_reaching(net, mag, 40, slice(41, 42)) > 1e-5
+
+
 def test_window_norm_is_groupnorm_over_its_window_and_deaf_beyond_it():
     from cocktail_cli.nets.norm import WindowNorm
 
@@ -267,14 +284,16 @@ def test_the_context_head_hears_its_field_and_nothing_beyond():
     net = build("tcn", n_bins=33, channels=8, hidden=16, depth=2, repeats=1, block_norm="frame", activity=True,
                 activity_hidden=8).eval()
     reach = net.receptive_field() // 2 + sum(HEAD_DILATIONS)  # frames on each side, backbone then head
-    mag = torch.rand(1, 33, 240) + 0.5
+    t, cut = 480, 400
+    mag = torch.rand(1, 33, t) + 0.5
     changed = mag.clone()
-    changed[..., 180:] = 0.01  # everything from frame 180 on
+    changed[..., cut:] = 0.01  # everything from frame ``cut`` on
     with torch.no_grad():
         (ma, a), (mb, b) = net(mag, activity=True), net(changed, activity=True)
     differs = (a - b).abs().amax(dim=(0, 1)) > 1e-6
-    assert a.shape == (1, 5, 240) and torch.allclose(ma.sum(1), torch.ones(1, 33, 240), atol=1e-5)
-    assert not differs[: 180 - reach].any() and differs[180 - reach : 180].any()
+    assert a.shape == (1, 5, t) and torch.allclose(ma.sum(1), torch.ones(1, 33, t), atol=1e-5)
+    assert not differs[: cut - reach].any() and differs[cut - reach : cut].any()
+    assert differs[cut - reach]  # the farthest frame that can hear the change does
 
 
 def test_init_from_adds_an_activity_head_to_a_trained_network(tmp_path):

@@ -149,6 +149,11 @@ class StridedTCNMaskNet(LogMagnitudeMaskNet):
     resolution: about ``stride`` times more weights for the same cost, and a receptive field
     ``stride`` times longer for the same dilations. Per-frame norms throughout (no statistic spans
     the chunk); softmax masks that sum to one.
+
+    ``refine``: that many narrow blocks (``skip`` channels, dilations 1, 2, 4, ...) at the full
+    frame rate before the decoder. Why: without them a frame's masks differ from its neighbours'
+    only through one 1x1 encoding, and the long run's estimates on fully overlapped mixtures were
+    artefact-heavy (SAR 3.7-3.9 dB against the shipped tcn's 8.3; DEVELOPERS.md).
     """
 
     has_activity = False
@@ -170,6 +175,7 @@ class StridedTCNMaskNet(LogMagnitudeMaskNet):
         floor_db: float | None = None,
         floor_frames: int | None = None,
         activity: bool = False,
+        refine: int = 0,
     ):
         super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
         self.config = dict(
@@ -177,6 +183,8 @@ class StridedTCNMaskNet(LogMagnitudeMaskNet):
             stride=stride, n_classes=n_classes, norm=norm, log_eps=log_eps, floor_db=floor_db,
             floor_frames=floor_frames, activity=activity,
         )
+        if refine:  # only when set, so earlier checkpoints' configs stay as they were
+            self.config["refine"] = int(refine)
         self.stride = stride
         self.encode = nn.Conv1d(n_bins, skip, 1)
         self.enc_act = nn.PReLU()
@@ -185,6 +193,7 @@ class StridedTCNMaskNet(LogMagnitudeMaskNet):
             *(SeparableBlock(channels, hidden, kernel, 2**d, "frame") for _ in range(repeats) for d in range(depth))
         )
         self.up = nn.ConvTranspose1d(channels, skip, stride, stride=stride)
+        self.refine = nn.ModuleList(SeparableBlock(skip, 2 * skip, kernel, 2**d, "frame") for d in range(int(refine)))
         self.out_act = nn.PReLU()
         self.decode = nn.Conv1d(skip, n_classes * n_bins, 1)
         self.has_activity = bool(activity)
@@ -192,13 +201,17 @@ class StridedTCNMaskNet(LogMagnitudeMaskNet):
 
     def receptive_field(self) -> int:
         c = self.config
-        return c["stride"] * (2 + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"])))
+        low = c["stride"] * (2 + c["repeats"] * sum((c["kernel"] - 1) * 2**d for d in range(c["depth"])))
+        return low + sum((c["kernel"] - 1) * 2**d for d in range(c.get("refine", 0)))
 
     def forward(self, mag: torch.Tensor, activity: bool = False, temperature: float = 1.0):
         t = mag.shape[-1]
         e = self.enc_act(self.encode(self.input_norm(self.features(mag))))
         pad = (-t) % self.stride
         low = self.down(nn.functional.pad(e, (0, pad)))
-        h = self.out_act(e + self.up(self.blocks(low))[..., :t])
+        h = e + self.up(self.blocks(low))[..., :t]
+        for block in self.refine:
+            h = block(h)
+        h = self.out_act(h)
         shape = (mag.shape[0], self.n_classes, self.n_bins, t)
         return _softmax_masks(self.decode, h, shape, temperature, self.activity_head if activity else None, mag)
