@@ -172,6 +172,31 @@ def test_resume_continues_exactly(store, tmp_path, arch):
         assert torch.equal(v["exp_avg_sq"], b["resume"]["optimizer"]["state"][k]["exp_avg_sq"])
 
 
+def test_a_packed_handover_is_refused_by_resume_and_continues_once_unpacked(store, tmp_path):
+    script = Path(__file__).resolve().parent.parent / "scripts" / "compact_resume.py"
+    run = tmp_path / "run.pt"
+    train(tiny(store, run, steps=6, eval_every=3), stop_after=3)
+    full = read_raw(run)
+    packed, unpacked = tmp_path / "resume.pt", tmp_path / "again" / "run.pt"
+    for args in (["--pack", run, packed], ["--unpack", packed, unpacked]):
+        done = subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+    assert packed.stat().st_size < 0.4 * run.stat().st_size  # fp16 weights, 8-bit v, no m
+    with pytest.raises(CheckpointError, match="unpack"):
+        train(tiny(store, packed, steps=None), resume=True)
+    back = read_raw(unpacked)
+    for key, value in full["state_dict"].items():
+        assert back["state_dict"][key].dtype == value.dtype
+        assert torch.allclose(back["state_dict"][key], value, rtol=1e-3, atol=1e-4), key
+    for k, state in full["resume"]["optimizer"]["state"].items():
+        v, w = state["exp_avg_sq"], back["resume"]["optimizer"]["state"][k]["exp_avg_sq"]
+        assert torch.equal(v == 0, w == 0)  # a weight without a gradient keeps its exact zero
+        assert torch.allclose(w.sqrt(), v.sqrt(), rtol=0.05), k  # the step sizes within 5%
+        assert not back["resume"]["optimizer"]["state"][k]["exp_avg"].any()
+    result = train(tiny(store, unpacked, steps=None), resume=True)
+    assert result["steps"] == 6 and read_raw(unpacked)["training"]["steps"] == 6
+
+
 def test_cpu_budget_stops_the_run_annealed_and_resume_extends_it(store, tmp_path):
     out = tmp_path / "budget.pt"
     lr = 2e-3

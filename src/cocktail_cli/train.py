@@ -436,6 +436,9 @@ def _check_resume(ckpt: dict, path: str) -> dict:
     resume = ckpt.get("resume")
     if not isinstance(resume, dict) or "step" not in resume or "config" not in resume or "optimizer" not in resume:
         raise CheckpointError("cannot resume: checkpoint has no resume state (exported model?)", path)
+    if "packed" in resume:  # scripts/compact_resume.py --pack: a handover, not a run's own file
+        raise CheckpointError("cannot resume a packed handover: unpack it into the run folder first "
+                              "(python scripts/compact_resume.py --unpack SRC DST)", path)
     stored = resume["config"]
     if ckpt["arch"] != stored.get("arch"):
         raise CheckpointError("damaged checkpoint (architecture does not match its resume state)", path)
