@@ -6,7 +6,7 @@ Default: the optimizer's moments (two thirds of the file) to bfloat16; the weigh
 run continues (not bit-exactly: each moment loses its low 16 bits once). A 2.1 M-parameter tcn:
 25.4 MB -> 17.0 MB (moments within 0.4% of their float32 values).
 
-``--pack`` (a network too large for that, e.g. the 10.8 M stcn: 130 MB, 65 MB in bf16): weights in
+``--pack`` (a network too large for that, e.g. the 10.8 M stcn: 130 MB, 87 MB with bf16 moments): weights in
 float16, Adam's second moment as 8 bits of its log2 per element (its square root, which sets each
 weight's step size, came back within 2.2% for the stcn at step 1,911), the first moment dropped (it
 rebuilds within about 10 steps at beta1 0.9, and starting it at zero makes the first steps
@@ -24,8 +24,7 @@ import os
 
 import torch
 
-#: the marker ``cocktail train --resume`` looks for (train.py refuses a packed file)
-PACKED = "packed"
+from cocktail_cli.checkpoint import PACKED_RESUME as PACKED
 
 
 def compact(obj):
@@ -71,7 +70,7 @@ def _optimizer(resume: dict, src: str) -> tuple[str, dict]:
 
 
 def pack(ckpt: dict, src: str) -> dict:
-    key, opt = _optimizer(ckpt["resume"], src)
+    _, opt = _optimizer(ckpt["resume"], src)
     for state in opt["state"].values():
         if "exp_avg_sq" not in state:
             raise SystemExit(f"{src}: --pack knows Adam's moments only (found {', '.join(state)})")
@@ -85,7 +84,7 @@ def pack(ckpt: dict, src: str) -> dict:
 def unpack(ckpt: dict, src: str) -> dict:
     if PACKED not in ckpt.get("resume", {}):
         raise SystemExit(f"{src}: not a packed resume checkpoint")
-    key, opt = _optimizer(ckpt["resume"], src)
+    _, opt = _optimizer(ckpt["resume"], src)
     for state in opt["state"].values():
         state["exp_avg_sq"] = dequantize_log2(state["exp_avg_sq"])
         state["exp_avg"] = torch.zeros_like(state["exp_avg_sq"])

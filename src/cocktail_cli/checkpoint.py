@@ -33,6 +33,9 @@ from .stft import STFTConfig
 FORMAT = "cocktail-checkpoint"
 FORMAT_VERSION = 1
 _REQUIRED = ("format", "format_version", "arch", "arch_args", "state_dict", "stft", "classes")
+#: the key in ``resume`` that marks a handover packed by ``scripts/compact_resume.py --pack``
+#: (train refuses to resume one until it is unpacked)
+PACKED_RESUME = "packed"
 
 
 @dataclass

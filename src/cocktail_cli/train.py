@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 
 from . import __version__
-from .checkpoint import LoadedModel, load_checkpoint, read_raw, save_checkpoint
+from .checkpoint import PACKED_RESUME, LoadedModel, load_checkpoint, read_raw, save_checkpoint
 from .classes import CLASSES, N_CLASSES
 from .errors import CheckpointError, CocktailError
 from .losses import active_stems, activity_labels, activity_loss, magnitude_mse, waveform_loss
@@ -436,7 +436,7 @@ def _check_resume(ckpt: dict, path: str) -> dict:
     resume = ckpt.get("resume")
     if not isinstance(resume, dict) or "step" not in resume or "config" not in resume or "optimizer" not in resume:
         raise CheckpointError("cannot resume: checkpoint has no resume state (exported model?)", path)
-    if "packed" in resume:  # scripts/compact_resume.py --pack: a handover, not a run's own file
+    if PACKED_RESUME in resume:  # scripts/compact_resume.py --pack: a handover, not a run's own file
         raise CheckpointError("cannot resume a packed handover: unpack it into the run folder first "
                               "(python scripts/compact_resume.py --unpack SRC DST)", path)
     stored = resume["config"]
