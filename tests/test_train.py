@@ -318,6 +318,30 @@ def test_init_from_adds_context_blocks_and_a_head_without_changing_the_masks(sto
     assert str(parent) in str(err.value) and not (tmp_path / "x.pt").exists()
 
 
+def test_init_from_widens_a_tcn_as_the_same_function_whose_copies_then_part(store, tmp_path):
+    parent = tmp_path / "parent.pt"
+    head = {"block_norm": "window", "norm_window": 9, "norm_weighting": "amplitude", "activity": True, "activity_hidden": 4}
+    train(tiny(store, parent, steps=3, lr=1e-2, arch_args={**TINY["tcn"], **head}))
+    still, moved = tmp_path / "still.pt", tmp_path / "moved.pt"
+    wider = {"channels": 32, "hidden": 96}  # twice the stream, three times each block's width
+    train(tiny(store, still, steps=1, lr=1e-12, init_from=str(parent), arch_args=wider))
+    train(tiny(store, moved, steps=3, lr=1e-2, init_from=str(parent), arch_args=wider))
+    p, s, m = (load_checkpoint(str(x)) for x in (parent, still, moved))
+    assert s.model.config["channels"] == 32 and s.model.blocks[0].expand.weight.shape == (96, 32, 1)
+    mag = torch.rand(2, 129, 80) * 3
+    with torch.no_grad():
+        (before, act_before), (after, act_after) = (x.model.float().eval()(mag, activity=True) for x in (p, s))
+    assert torch.allclose(before, after, atol=1e-5) and torch.allclose(act_before, act_after, atol=1e-4)
+    # a channel's copies start equal; given unequal shares of what reads them, training moves them apart
+    for x, parted in ((s, False), (m, True)):
+        stream, inner = x.model.encode.weight, x.model.blocks[0].depthwise.weight
+        assert torch.allclose(stream[:16], stream[16:], atol=1e-6) != parted
+        assert all(torch.allclose(inner[:32], inner[c:c + 32], atol=1e-6) != parted for c in (32, 64))
+    with pytest.raises(CheckpointError, match="do not fit"):  # not a whole factor
+        train(tiny(store, tmp_path / "x.pt", steps=1, init_from=str(parent), arch_args={"hidden": 48}))
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_head_only_trains_the_head_and_leaves_the_separation_bit_for_bit(store, tmp_path):
     parent = tmp_path / "parent.pt"
     train(tiny(store, parent, steps=3))

@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
         checkpoint_minutes: float = typer.Option(10.0, "--checkpoint-minutes", help="Write a checkpoint every N minutes (and at the end)."),
         checkpoint_steps: int = typer.Option(None, "--checkpoint-steps", help="Also write one every N steps.", show_default=False),
         init_from: Path = typer.Option(
-            None, "--init-from", help="Fine-tune: start from this checkpoint's weights (its architecture and STFT) with a fresh optimizer.", show_default=False
+            None, "--init-from", help="Fine-tune: start from this checkpoint's weights (its architecture and STFT) with a fresh optimizer; a tcn given --arch-arg channels=/hidden= whole multiples of its own is widened as the same function.", show_default=False
         ),
         precision: str = typer.Option("auto", "--precision", help="The network's arithmetic: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, or on CUDA), bf16 or fp32. A run keeps its own on --resume."),
         activity_weight: float = typer.Option(1.0, "--activity-weight", help="Weight of the activity head's per-frame loss (networks with arch arg activity=true)."),
