@@ -35,7 +35,7 @@ from .errors import CheckpointError, CocktailError
 from .losses import active_stems, activity_labels, activity_loss, magnitude_mse, waveform_loss
 from .metrics import si_sdr
 from .nets import ARCHS, build, n_parameters
-from .nets.grow import widen_tcn
+from .nets.grow import widen_tcn, widens
 from .precision import resolve as resolve_precision
 from .prep import StoreSplit
 from .separator import Separator
@@ -463,18 +463,12 @@ def _start_from(cfg: TrainConfig) -> tuple[LoadedModel, dict]:
     return init, parent
 
 
-def _wider(new: dict, old: dict) -> bool:
-    """Whether ``new`` is ``old`` widened by whole factors (nets/grow.py), and only that."""
-    grown = [k for k in ("channels", "hidden") if new.get(k) != old.get(k)]
-    return bool(grown) and all(new[k] > old[k] and new[k] % old[k] == 0 for k in grown)
-
-
 def _load_init_weights(model: nn.Module, init: LoadedModel, path: str) -> None:
     """The ``--init-from`` model's weights into ``model``: every one of them must fit, and only
     modules the init model lacks (added by ``--arch-arg``, e.g. an activity head) may be missing.
     A tcn given whole multiples of its ``channels``/``hidden`` is widened first, as the same function."""
     state = init.model.state_dict()
-    if init.arch == "tcn" and _wider(model.config, init.model.config):  # --arch-arg channels=/hidden= a whole factor up
+    if init.arch == "tcn" and widens(init.model.config, model.config):  # --arch-arg channels=/hidden= a whole factor up
         state = widen_tcn(state, init.model.config, model.config)
     try:
         result = model.load_state_dict(state, strict=False)

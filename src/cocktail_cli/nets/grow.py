@@ -19,6 +19,17 @@ from __future__ import annotations
 import torch
 
 
+#: the widths widen_tcn can grow
+WIDTHS = ("channels", "hidden")
+
+
+def widens(old: dict, new: dict) -> bool:
+    """Whether tcn config ``new`` is ``old`` with larger widths, each a whole multiple (what
+    :func:`widen_tcn` takes)."""
+    grown = [k for k in WIDTHS if new.get(k) != old.get(k)]
+    return bool(grown) and all(new[k] > old[k] and new[k] % old[k] == 0 for k in grown)
+
+
 def _factor(old: int, new: int, name: str) -> int:
     if new < old or new % old:
         raise ValueError(f"{name} {old} -> {new}: a network widens by a whole factor")
