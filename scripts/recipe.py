@@ -25,7 +25,9 @@ already there and newer than its input:
    started run, holds its parts: to train a part further, delete the average);
 4. ``calibrate``: the mask temperature on the val set, and the export without optimizer state
    (a recipe without ``calibrate`` evaluates the trained checkpoint as it is);
-   ``events``: the event settings (``scripts/tune_events.py`` on val-split scenes) written into
+   ``events``: with ``scene_head``, the activity head trained again on cached train-split scenes
+   (``scripts/scene_head.py``: a cache per seed, then the head, in the export); the event
+   settings (``scripts/tune_events.py`` on val-split scenes) written into
    the export (for files and for live streams), when the recipe has an ``events`` entry (made
    again when the export lacks either or
    ``events.md``, the tuning's report, is missing);
@@ -304,12 +306,33 @@ class Recipe:
         if e is None:
             return
         model, report = self.final_model, self.work / "events.md"
+        corpora = [a for folder in _present(self.recipe["sources"], self.recipe) for a in ("--corpus", folder)]
+        if "scene_head" in e and not (model.exists() and self._has_scene_head(model)):
+            self.scene_head(model, e["scene_head"], corpora)
         if report.exists() and model.exists() and self._has_events(model):
             print(f"recipe: the event settings of {model} are up to date ({report})")
             return
-        corpora = [a for folder in _present(self.recipe["sources"], self.recipe) for a in ("--corpus", folder)]
         self.run([sys.executable, ROOT / "scripts" / "tune_events.py", "--model", model, *corpora, "--export", model,
                   *e.get("args", [])], stdout=report)
+
+    def scene_head(self, model: Path, spec: dict, corpora: list[str]) -> None:
+        """The activity head trained again on cached train-split scenes (scripts/scene_head.py):
+        each cache (resumable, one per seed) from the export's separator, then the head in place."""
+        script = ROOT / "scripts" / "scene_head.py"
+        caches = []
+        for draw in spec["caches"]:
+            folder = self.work / f"scene-cache-{draw['seed']}"
+            self.run([sys.executable, script, "cache", "--model", model, "--scenes", str(draw["scenes"]),
+                      "--seed", str(draw["seed"]), *corpora, "-o", folder])
+            caches += ["--cache", folder]
+        self.run([sys.executable, script, "train", "--model", model, *caches, *spec.get("args", []), "-o", model],
+                 stdout=self.work / "scene-head.jsonl")
+
+    @staticmethod
+    def _has_scene_head(model: Path) -> bool:
+        from cocktail_cli.checkpoint import read_raw
+
+        return "scene_head" in (read_raw(model).get("training") or {})
 
     @staticmethod
     def _has_events(model: Path) -> bool:

@@ -278,12 +278,14 @@ def test_bf16_and_fp32_separations_agree():
     assert np.allclose(b.sum(1), mixes.numpy(), atol=1e-4)  # the stems still sum to the mixture
 
 
-def test_the_context_head_hears_its_field_and_nothing_beyond():
+@pytest.mark.parametrize("dilations", [None, [1, 4, 16, 64]])
+def test_the_context_head_hears_its_field_and_nothing_beyond(dilations):
     from cocktail_cli.nets.heads import HEAD_DILATIONS
 
+    extra = {} if dilations is None else {"activity_dilations": dilations}
     net = build("tcn", n_bins=33, channels=8, hidden=16, depth=2, repeats=1, block_norm="frame", activity=True,
-                activity_hidden=8).eval()
-    reach = net.receptive_field() // 2 + sum(HEAD_DILATIONS)  # frames on each side, backbone then head
+                activity_hidden=8, **extra).eval()
+    reach = net.receptive_field() // 2 + sum(dilations or HEAD_DILATIONS)  # frames on each side, backbone then head
     t, cut = 480, 400
     mag = torch.rand(1, 33, t) + 0.5
     changed = mag.clone()

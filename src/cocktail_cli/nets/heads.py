@@ -30,25 +30,40 @@ def energy_shares(masks: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
 
 
 class ContextHead(nn.Module):
-    def __init__(self, channels: int, n_classes: int, hidden: int):
+    def __init__(self, channels: int, n_classes: int, hidden: int, dilations: tuple[int, ...] | list[int] = HEAD_DILATIONS):
         super().__init__()
+        dilations = [int(d) for d in dilations]
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f"activity_dilations must be positive, got {dilations}")
         self.inp = nn.Conv1d(channels + n_classes, hidden, 1)
-        self.layers = nn.ModuleList(nn.Conv1d(hidden, hidden, 3, dilation=d, padding=d) for d in HEAD_DILATIONS)
-        self.acts = nn.ModuleList(nn.PReLU() for _ in range(len(HEAD_DILATIONS) + 1))
+        self.layers = nn.ModuleList(nn.Conv1d(hidden, hidden, 3, dilation=d, padding=d) for d in dilations)
+        self.acts = nn.ModuleList(nn.PReLU() for _ in range(len(dilations) + 1))
         self.out = nn.Conv1d(hidden, n_classes, 1)
 
     def forward(self, h: torch.Tensor, masks: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
+        return self.from_inputs(self.inputs(h, masks, mag))
+
+    @staticmethod
+    def inputs(h: torch.Tensor, masks: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:
+        """What the head reads, ``(batch, channels + C, frames)``: the features and the log shares
+        (apart from :meth:`from_inputs`, so a head can be trained on them cached)."""
         shares = energy_shares(masks, mag).clamp_min(SHARE_FLOOR).log().to(h.dtype)
-        x = self.acts[0](self.inp(torch.cat([h, shares], 1)))
+        return torch.cat([h, shares], 1)
+
+    def from_inputs(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.acts[0](self.inp(z))
         for conv, act in zip(self.layers, self.acts[1:]):
             x = x + act(conv(x))  # residual: the field widens, the frame's own evidence stays
         return self.out(x).float()
 
 
-def activity_head(channels: int, n_classes: int, hidden: int = 0) -> nn.Module:
+def activity_head(channels: int, n_classes: int, hidden: int = 0, dilations=None) -> nn.Module:
     """The head for ``activity_hidden``: 0 is a bare 1x1 convolution (the first head's weights,
-    ``activity_head.weight``, load as they were)."""
-    return ContextHead(channels, n_classes, hidden) if hidden else nn.Conv1d(channels, n_classes, 1)
+    ``activity_head.weight``, load as they were); ``dilations`` (``activity_dilations``) widen or
+    narrow the context head's field, ``1 + 2 * sum(dilations)`` frames."""
+    if not hidden:
+        return nn.Conv1d(channels, n_classes, 1)
+    return ContextHead(channels, n_classes, hidden, HEAD_DILATIONS if dilations is None else dilations)
 
 
 def head_logits(head: nn.Module, h: torch.Tensor, masks: torch.Tensor, mag: torch.Tensor) -> torch.Tensor:

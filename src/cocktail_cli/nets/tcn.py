@@ -84,6 +84,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         norm_window: int | None = None,
         norm_weighting: str = "uniform",
         activity_hidden: int = 0,
+        activity_dilations: tuple[int, ...] | list[int] | None = None,
     ):
         super().__init__(n_bins, n_classes, norm, log_eps, floor_db, floor_frames)
         check_norm_weighting(norm_weighting)
@@ -101,6 +102,7 @@ class TCNMaskNet(LogMagnitudeMaskNet):
             ("block_norm", block_norm, "global"), ("floor_frames", floor_frames, None), ("activity", activity, False),
             ("context_dilations", context_dilations, []), ("norm_window", norm_window, None),
             ("norm_weighting", norm_weighting, "uniform"), ("activity_hidden", activity_hidden, 0),
+            ("activity_dilations", None if activity_dilations is None else [int(d) for d in activity_dilations], None),
         ):
             if value != default:
                 self.config[key] = value
@@ -120,7 +122,9 @@ class TCNMaskNet(LogMagnitudeMaskNet):
         self.decode = nn.Conv1d(channels, n_classes * n_bins, 1)
         self.has_activity = bool(activity)
         #: per-frame class activity (logits) from the same features the masks come from (heads.py)
-        self.activity_head = activity_head(channels, n_classes, int(activity_hidden)) if activity else None
+        self.activity_head = (
+            activity_head(channels, n_classes, int(activity_hidden), activity_dilations) if activity else None
+        )
 
     def forward(self, mag: torch.Tensor, activity: bool = False, temperature: float = 1.0):
         """Masks ``(B, C, F, T)`` of ``softmax(logits / temperature)``; with ``activity`` also the
