@@ -12,9 +12,8 @@ slow swell wants a longer filter than a dog's barks: on 40 test scenes class-ave
 0.32 -> 0.38 against the lengths shared), and for live streams (``watch``) lengths shared by the
 classes from the short end of the grid, chosen by the class-averaged score, because every frame
 of filter or confirmation delays an alert, and chosen on the evidence ``watch`` itself computes
-(``LiveActivity``'s short windows, which hear less around each frame than 20 s chunks: a head
-with a 3 s field trained on scenes made 16 false starts in bench/watch.py with settings chosen on
-the chunks' evidence, against 8 for the head before). The grid's scores use a greedy matching (fast); the final tables
+(``LiveActivity``'s short windows, which hear less around each frame than 20 s chunks do: for
+a head with a 3 s field the chunks' evidence is not what watch thresholds). The grid's scores use a greedy matching (fast); the final tables
 (defaults and tuned) are computed with sed_eval.
 
 Usage::
@@ -31,7 +30,6 @@ only scores (defaults, and ``--settings JSON`` if given): tune on val, report on
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import json
 import os
@@ -63,10 +61,9 @@ def build_scenes(corpora, split: str, n: int, sr: int, seed: int):
 def live_activity(sep, mixture: np.ndarray) -> np.ndarray:
     """Activity frames ``(2, C, T)`` of a mono mixture as ``cocktail watch`` computes them."""
     from cocktail_cli.separator import LiveActivity
-    from cocktail_cli.watch import WATCH_HOP_SECONDS, Watcher
+    from cocktail_cli.watch import WATCH_HOP_SECONDS, WATCH_RIGHT_SECONDS
 
-    right = inspect.signature(Watcher).parameters["right_seconds"].default
-    live = LiveActivity(sep, sep.sample_rate, 1, hop_seconds=WATCH_HOP_SECONDS, right_seconds=right)
+    live = LiveActivity(sep, sep.sample_rate, 1, hop_seconds=WATCH_HOP_SECONDS, right_seconds=WATCH_RIGHT_SECONDS)
     return np.concatenate(live.push(mixture[None]) + live.finish(), axis=-1)
 
 

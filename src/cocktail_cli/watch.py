@@ -33,6 +33,8 @@ BEHIND_SECONDS = 2.0
 #: 24.3%; the goal is 25%) with a median onset-to-line delay of 0.54 s (goal 1.0 s); at 0.15 s,
 #: 20.0% with a median of 0.52 s (90th percentile 1.24 s against 1.21).
 WATCH_HOP_SECONDS = 0.15
+#: audio after the newest kept frame that each live window waits for (see separator.LiveActivity)
+WATCH_RIGHT_SECONDS = 0.2
 #: Data sizes a streaming writer puts in a header whose length it does not know: arecord writes
 #: 0x7FFFFFFF-ish values, FFmpeg to a pipe 0xFFFFFFFF (or 0).
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
@@ -169,7 +171,7 @@ class Watcher:
 
     def __init__(self, sep, settings: EventSettings, classes, emit: Callable[[Change], None],
                  warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float = WATCH_HOP_SECONDS,
-                 right_seconds: float = 0.2):
+                 right_seconds: float = WATCH_RIGHT_SECONDS):
         self.sep, self.settings, self.classes = sep, settings, classes
         self.emit, self.warn, self.exec_cmd = emit, warn, exec_cmd
         self.hop_seconds, self.right_seconds = hop_seconds, right_seconds

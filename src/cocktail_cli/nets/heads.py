@@ -3,8 +3,9 @@
 ``activity_hidden=0`` is the first head, one 1x1 convolution on the features the masks are
 decoded from. With ``activity_hidden=H`` the head also sees each class's share of the frame's
 energy under its mask (the evidence thresholds use without a head) and looks at its
-neighbourhood: a 1x1 convolution to ``H`` channels, dilated convolutions over time (dilations
-1, 2, 4, 8, 16, kernel 3: 63 frames, 0.73 s at the shipped STFT), then a 1x1 convolution to the
+neighbourhood: a 1x1 convolution to ``H`` channels, dilated convolutions over time (kernel 3;
+by default dilations 1, 2, 4, 8, 16: 63 frames, 0.73 s at the shipped STFT; ``activity_dilations``
+sets them: the shipped head's 1 ... 64 span 255 frames, 2.96 s), then a 1x1 convolution to the
 classes. Why the context: the reference events close gaps under 0.5 s (a dog's barks, a
 speaker's pauses are one event), which a per-frame head cannot see; why the shares: the features
 do not carry the spectrum's weighting by energy, which tells which class holds a frame's energy.
