@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 import scenes as scenes_bench  # noqa: E402  (bench/scenes.py)
 
-from cocktail_cli.checkpoint import load_checkpoint, read_raw, save_raw  # noqa: E402
+from cocktail_cli.checkpoint import checkpoint_dict, load_checkpoint, save_raw  # noqa: E402
 from cocktail_cli.classes import CLASSES, TARGET_CLASSES  # noqa: E402
 from cocktail_cli.nets import build  # noqa: E402
 from cocktail_cli.nets.heads import ContextHead  # noqa: E402
@@ -101,7 +101,7 @@ def train(args) -> None:
     z = torch.cat([s["z"] for s in shards])  # (N, D, T) bfloat16
     y = torch.cat([s["y"] for s in shards]).float()
     del shards  # the concatenated copies are the ones kept
-    n, d, t = z.shape
+    n, _, t = z.shape
     loaded = load_checkpoint(args.model)
     config = {**loaded.model.config, "activity": True, "activity_hidden": args.hidden}
     for item in args.arch_arg:
@@ -141,22 +141,16 @@ def train(args) -> None:
         if step % log_every == 0:
             print(json.dumps({"step": step, "cpu_minutes": round(used / 60, 2), "lr": lr, "loss": round(float(np.mean(running)), 4)}), flush=True)
             running = []
-    ckpt = read_raw(args.model)
-    inference = {k: v for k, v in (ckpt.pop("inference", None) or {}).items() if k not in ("events", "watch_events")}
-    if inference:  # the mask temperature stays; event settings belong to the old head
-        ckpt["inference"] = inference
-    ckpt.pop("resume", None)
-    ckpt["arch_args"] = dict(model.config)
-    state = dict(ckpt["state_dict"])
-    for key in [k for k in state if k.startswith("activity_head.")]:
-        del state[key]
-    for key, value in head.state_dict().items():
-        state[f"activity_head.{key}"] = value.detach().clone()
-    ckpt["state_dict"] = state
-    ckpt.setdefault("training", {})
-    ckpt["training"] = {**(ckpt.get("training") or {}), "scene_head": {
+    # the input model's separator (every weight but the head's), the new head, one checkpoint format
+    model.load_state_dict({k: v for k, v in loaded.model.state_dict().items() if not k.startswith("activity_head.")}, strict=False)
+    training = {**loaded.training, "scene_head": {
         "cache": [os.fspath(c) for c in args.cache], "scenes": n, "steps": step, "cpu_minutes": args.cpu_minutes, "lr": args.lr,
         "batch_size": args.batch_size, "crop_seconds": args.crop_seconds, "seed": args.seed}}
+    ckpt = checkpoint_dict(model, loaded.arch, loaded.stft, training)
+    # the mask temperature stays; event settings belong to the old head
+    inference = {k: v for k, v in loaded.inference.items() if k not in ("events", "watch_events")}
+    if inference:
+        ckpt["inference"] = inference
     save_raw(args.out, ckpt)
     load_checkpoint(args.out)  # it rebuilds
     print(json.dumps({"event": "done", "output": args.out, "steps": step}), flush=True)
