@@ -95,12 +95,14 @@ def cache(args) -> None:
 def train(args) -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    shards = [torch.load(p) for folder in args.cache for p in sorted(Path(folder).glob("shard_*.pt"))]
+    # memory-mapped, so the concatenation below is the only copy in memory (read whole and then
+    # concatenated, 8,000 scenes peaked at twice their 8 GB and a second training beside it was killed)
+    shards = [torch.load(p, mmap=True) for folder in args.cache for p in sorted(Path(folder).glob("shard_*.pt"))]
     if not shards:
         raise SystemExit(f"no shard_*.pt in {', '.join(args.cache)}")
     z = torch.cat([s["z"] for s in shards])  # (N, D, T) bfloat16
     y = torch.cat([s["y"] for s in shards]).float()
-    del shards  # the concatenated copies are the ones kept
+    del shards  # the concatenated copies are the ones kept; the mapped files' pages can go
     n, _, t = z.shape
     loaded = load_checkpoint(args.model)
     config = {**loaded.model.config, "activity": True, "activity_hidden": args.hidden}

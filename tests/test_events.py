@@ -72,6 +72,52 @@ def test_tracker_gives_the_events_detect_gives_whatever_the_blocks(settings):
         assert tracker.open_events() == []
 
 
+@pytest.mark.parametrize("trim_db", [20.0, dict(zip(CLASSES, (10.0, 0.0, 25.0, 6.0, 40.0)))])
+def test_tracker_trims_as_detect_trims_whatever_the_blocks(trim_db):
+    rng = np.random.default_rng(2)
+    fr = 8000 / 64
+    prob = _walk(rng, 3000)
+    level = np.cumsum(rng.normal(0, 2.0, (len(CLASSES), 3000)), axis=1) - 40  # a wandering stem level
+    settings = EventSettings(on={c: 0.5 for c in CLASSES}, off={c: 0.3 for c in CLASSES}, median_seconds=0.1,
+                             min_event_seconds=0.1, min_gap_seconds=0.25, trim_db=trim_db)
+    whole = detect(prob, level, fr, settings, classes=CLASSES)
+    untrimmed = detect(prob, level, fr, EventSettings(**{**settings.to_dict(), "trim_db": 0.0}), classes=CLASSES)
+    assert whole != untrimmed  # the trim moved edges or split events
+    for sizes in ([3000], list(rng.integers(1, 200, 60))):
+        tracker = EventTracker(fr, settings, CLASSES)
+        at = 0
+        for n in sizes:
+            tracker.push(prob[:, at : at + n], level[:, at : at + n])
+            at += n
+        tracker.push(prob[:, at:], level[:, at:])
+        tracker.finish()
+        _same(sorted(tracker.events, key=lambda e: (e.start, CLASSES.index(e.cls))), whole)
+
+
+def test_trim_cuts_an_event_to_where_its_stem_is_loud():
+    fr = 100.0
+    prob = np.zeros((len(CLASSES), 800))
+    level = np.full_like(prob, -60.0)
+    c = CLASSES.index("baby_cry")
+    prob[c, 100:500] = 0.9  # the head: one cry from 1 to 5 s
+    level[c, 100:500] = -55.0
+    level[c, 120:200] = -20.0  # the stem: two cries, 1.2-2.0 s and 3.5-4.5 s, quiet between
+    level[c, 350:450] = -22.0
+    base = dict(on={k: 0.5 for k in CLASSES}, off={k: 0.3 for k in CLASSES}, median_seconds=0.0,
+                min_event_seconds=0.1, min_gap_seconds=0.5)
+    (whole,) = detect(prob, level, fr, EventSettings(**base), classes=["baby_cry"])
+    assert (whole.start, whole.end) == (1.0, 5.0)
+    cries = detect(prob, level, fr, EventSettings(**base, trim_db=20.0), classes=["baby_cry"])
+    # the level is averaged over 50 ms, so each edge may move by up to 2 frames
+    assert [(e.start, e.end) for e in cries] == [pytest.approx((1.2, 2.0), abs=0.021), pytest.approx((3.5, 4.5), abs=0.021)]
+    assert [e.peak_db for e in cries] == [-20.0, -22.0]
+    # a trim deeper than the dip between them keeps it: one event
+    level[c, 200:350] = -45.0
+    assert len(detect(prob, level, fr, EventSettings(**base, trim_db=30.0), classes=["baby_cry"])) == 1
+    # a live stream never trims: its starts are already out
+    assert EventSettings(**base, trim_db=20.0).live().trim_db == 0.0
+
+
 def test_post_processing_steps_do_what_they_say():
     fr = 100.0
     prob = np.zeros((len(CLASSES), 1000))
@@ -110,7 +156,8 @@ def test_post_processing_steps_do_what_they_say():
 def test_settings_are_validated_and_travel_in_the_checkpoint(tmp_path, band_model):
     for bad in ({"on": {"siren": 1.5}}, {"on": {"siren": 0.2}, "off": {"siren": 0.4}}, {"median_seconds": -1},
                 {"on": {"cat": 0.5}}, {"min_gap_seconds": float("nan")}, {"threshold": 0.5}, [0.5],
-                {"median_seconds": {"cat": 0.5}}, {"min_event_seconds": {"siren": -0.1}}):
+                {"median_seconds": {"cat": 0.5}}, {"min_event_seconds": {"siren": -0.1}}, {"trim_db": -1},
+                {"trim_db": 61}, {"trim_db": {"siren": float("inf")}}):
         with pytest.raises(ValueError):
             EventSettings.from_dict(bad)
     tuned = EventSettings(on={**EventSettings().on, "siren": 0.8}, median_seconds=0.1)

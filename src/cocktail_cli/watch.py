@@ -172,7 +172,8 @@ class Watcher:
     def __init__(self, sep, settings: EventSettings, classes, emit: Callable[[Change], None],
                  warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float = WATCH_HOP_SECONDS,
                  right_seconds: float = WATCH_RIGHT_SECONDS):
-        self.sep, self.settings, self.classes = sep, settings, classes
+        # a live stream never trims (events.py step 5): a start it has printed stays
+        self.sep, self.settings, self.classes = sep, settings.live(), classes
         self.emit, self.warn, self.exec_cmd = emit, warn, exec_cmd
         self.hop_seconds, self.right_seconds = hop_seconds, right_seconds
         self.children: list[subprocess.Popen] = []
