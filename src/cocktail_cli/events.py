@@ -14,8 +14,8 @@ its mask, and ``level_db`` (C, T), each stem's frame level; frame ``j`` is centr
    50 ms, is within ``trim_db`` of the event's loudest, gaps and pieces as in 3 and 4: the rule
    the bench's reference draws a clip's events by (bench/scenes.py: 50 ms windows within 20 dB
    of the loudest), on the estimated stem. Why: the head finds where a class sounds, but smears
-   its edges over its 3 s field; on 100 val scenes trimming at 20 dB lifted event F1 0.391 ->
-   0.418 with the head shipped on 2026-12-07 (every class; 40 test scenes 0.412 -> 0.431). A live
+   its edges over its 3 s field; tuned per class (scripts/tune_events.py), the trim lifts the
+   shipped head's event F1 on 100 val scenes 0.415 -> 0.434 (200 test scenes 0.402 -> 0.409). A live
    stream has already announced a start when the trim would move it, so watch leaves it off.
 
 ``median_seconds``, ``min_event_seconds`` and ``min_gap_seconds`` are one number for every class
