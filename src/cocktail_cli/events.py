@@ -183,8 +183,7 @@ def settings_for(loaded, live: bool = False) -> EventSettings:
     ``inference["watch_events"]`` where present), else the defaults."""
     inference = getattr(loaded, "inference", None) or {}
     data = inference.get("watch_events", inference.get("events")) if live else inference.get("events")
-    settings = EventSettings() if data is None else EventSettings.from_dict(data)
-    return settings.live() if live else settings
+    return EventSettings() if data is None else EventSettings.from_dict(data)
 
 
 @dataclass
@@ -243,6 +242,23 @@ def _class_index(classes: Sequence[str] | None) -> list[int]:
     return [CLASSES.index(c) for c in (classes if classes is not None else TARGET_CLASSES)]
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` of every run of True in a 1-D boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))).tolist()
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _close_gaps(segments: Iterable[tuple[int, int]], min_gap: int) -> list[list[int]]:
+    """Sorted ``(start, end)`` frame segments with every gap under ``min_gap`` frames closed (step 3)."""
+    merged: list[list[int]] = []
+    for a, b in segments:
+        if merged and a - merged[-1][1] < min_gap:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    return merged
+
+
 def _trim_runs(level_db: np.ndarray, trim_db: float, frame_rate: float, min_gap: int, min_event: int) -> list[tuple[int, int]]:
     """Step 5 on one event's frames: ``(start, end)`` frame pieces of ``level_db`` (its stem's
     level, dBFS) where the level averaged over :data:`TRIM_WINDOW_SECONDS` (as power, centred,
@@ -253,14 +269,7 @@ def _trim_runs(level_db: np.ndarray, trim_db: float, frame_rate: float, min_gap:
     ones = np.ones(2 * half + 1)
     mean = np.convolve(power, ones, mode="same") / np.convolve(np.ones_like(power), ones, mode="same")
     level = 10.0 * np.log10(mean + 1e-30)
-    on = level >= level.max() - trim_db
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(np.int8), [0]])))
-    pieces: list[list[int]] = []
-    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist()):
-        if pieces and a - pieces[-1][1] < min_gap:
-            pieces[-1][1] = b
-        else:
-            pieces.append([a, b])
+    pieces = _close_gaps(_runs(level >= level.max() - trim_db), min_gap)
     return [(a, b) for a, b in pieces if b - a >= min_event]
 
 
@@ -287,26 +296,19 @@ def detect(
         min_event, min_gap = settings.min_event_frames(frame_rate, c), settings.min_gap_frames(frame_rate, c)
         high, low = s >= settings.on[c], s >= settings.off[c]
         # runs of ``low``; an event begins at the first ``high`` frame of a run and lasts to its end
-        edges = np.flatnonzero(np.diff(np.concatenate([[0], low.astype(np.int8), [0]])))
         segments = []
-        for a, b in zip(edges[::2], edges[1::2]):
+        for a, b in _runs(low):
             hits = np.flatnonzero(high[a:b])
             if hits.size:
-                segments.append([int(a) + int(hits[0]), int(b)])
-        merged: list[list[int]] = []
-        for a, b in segments:
-            if merged and a - merged[-1][1] < min_gap:
-                merged[-1][1] = b
-            else:
-                merged.append([a, b])
+                segments.append((a + int(hits[0]), b))
         trim = settings.length("trim_db", c)
-        for a, b in merged:
+        for a, b in _close_gaps(segments, min_gap):
             if b - a < min_event:
                 continue
             pieces = _trim_runs(level_db[i, a:b], trim, frame_rate, min_gap, min_event) if trim else [(0, b - a)]
-            for s, e in pieces:
-                events.append(Event(c, (a + s) / frame_rate, (a + e) / frame_rate, float(level_db[i, a + s:a + e].max()),
-                                    float(prob[i, a + s:a + e].mean())))
+            for p, q in pieces:
+                events.append(Event(c, (a + p) / frame_rate, (a + q) / frame_rate, float(level_db[i, a + p:a + q].max()),
+                                    float(prob[i, a + p:a + q].mean())))
     events.sort(key=lambda e: (e.start, CLASSES.index(e.cls)))
     return events
 
