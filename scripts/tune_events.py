@@ -21,7 +21,7 @@ a head with a 3 s field the chunks' evidence is not what watch thresholds). The 
 Usage::
 
     python scripts/tune_events.py [--scenes 40] [--seed 0] [--model PATH] [--split val]
-                                  [--chunk-seconds 3] [--export tuned.pt]
+                                  [--chunk-seconds 3] [--export tuned.pt | --files-only]
 
 ``--export`` writes a copy of the model with the tuned settings in ``inference["events"]`` (files:
 ``cocktail events``, ``separate --events``) and ``inference["watch_events"]`` (``cocktail watch``)
@@ -242,7 +242,11 @@ def main(argv=None) -> int:
     p.add_argument("--export", default=None, help="write the model with the tuned settings here")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: a training beside it keeps its core; 2 on 2 busy cores ran 2.6x slower)")
+    p.add_argument("--files-only", action="store_true",
+                   help="stop after the files' settings (comparing heads: watch's part takes most of the time)")
     args = p.parse_args(argv)
+    if args.files_only and args.export:
+        p.error("--export writes watch's settings too: leave out --files-only")
     corpora = args.corpus or list(scenes_bench.CORPORA)
     if not any((Path(c) / "manifest.csv").is_file() for c in corpora):
         print(f"no corpus at {', '.join(map(str, corpora))}; nothing tuned")
@@ -269,6 +273,8 @@ def main(argv=None) -> int:
     settings = tune_trim(acts, truths, fr, settings)  # files only: watch cannot move a start it has sent
     print_table("tuned for files, per class (sed_eval)", *sed_scores(acts, truths, fr, settings))
     print("tuned settings (files): " + json.dumps(settings.to_dict()), flush=True)
+    if args.files_only:
+        return 0
     # watch's settings from watch's own evidence: its short windows (LiveActivity) hear less
     # around each frame than 20 s chunks do, which matters for a head with a wide field
     t = time.perf_counter()

@@ -109,6 +109,9 @@ def test_a_head_trained_on_cached_scenes_finds_the_events(tmp_path):
     assert loaded.model.config["activity_dilations"] == [1, 4, 16]
     raw, old = read_raw(out), read_raw(model)
     assert raw["inference"] == {"mask_temperature": 1.2}  # the temperature stays
+    from cocktail_cli.precision import resolve
+
+    assert raw["training"]["scene_head"]["precision"] == resolve("auto")  # bf16 only where the CPU has it
     for key, value in old["state_dict"].items():  # the separation is the input model's
         if not key.startswith("activity_head."):
             assert torch.equal(raw["state_dict"][key], value)
