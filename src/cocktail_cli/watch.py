@@ -31,8 +31,11 @@ BEHIND_SECONDS = 2.0
 #: with the shipped model's windowed statistics (2026-12-04) a run costs a fifth more, and
 #: bench/watch.py on this 2-core machine measured 27.8% of one core at 0.1 s (the model before:
 #: 24.3%; the goal is 25%) with a median onset-to-line delay of 0.54 s (goal 1.0 s); at 0.15 s,
-#: 20.0% with a median of 0.52 s (90th percentile 1.24 s against 1.21).
-WATCH_HOP_SECONDS = 0.15
+#: 20.0% with a median of 0.52 s (90th percentile 1.24 s against 1.21). That machine ran the
+#: network in bf16; a CPU without it in hardware runs float32 (precision.py), and on one (AVX2
+#: only, 2026-12-08) the same bench measured 30.8% at 0.15 s (median 0.65 s, p90 0.82 s) and
+#: 16.0% at 0.3 s (median 0.69 s, p90 1.16 s): so float32 runs every 0.3 s.
+WATCH_HOP_SECONDS = {"bf16": 0.15, "fp32": 0.3}
 #: audio after the newest kept frame that each live window waits for (see separator.LiveActivity)
 WATCH_RIGHT_SECONDS = 0.2
 #: Data sizes a streaming writer puts in a header whose length it does not know: arecord writes
@@ -170,12 +173,14 @@ class Watcher:
     per start and end; ``warn(message)`` when it falls behind real time."""
 
     def __init__(self, sep, settings: EventSettings, classes, emit: Callable[[Change], None],
-                 warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float = WATCH_HOP_SECONDS,
+                 warn: Callable[[str], None], exec_cmd: str | None = None, hop_seconds: float | None = None,
                  right_seconds: float = WATCH_RIGHT_SECONDS):
         # a live stream never trims (events.py step 5): a start it has printed stays
         self.sep, self.settings, self.classes = sep, settings.live(), classes
         self.emit, self.warn, self.exec_cmd = emit, warn, exec_cmd
-        self.hop_seconds, self.right_seconds = hop_seconds, right_seconds
+        # None: by the precision the network runs in (WATCH_HOP_SECONDS)
+        self.hop_seconds = WATCH_HOP_SECONDS[sep.precision] if hop_seconds is None else hop_seconds
+        self.right_seconds = right_seconds
         self.children: list[subprocess.Popen] = []
         self.tracker: EventTracker | None = None
 
