@@ -65,7 +65,7 @@ def live_activity(sep, mixture: np.ndarray) -> np.ndarray:
     from cocktail_cli.separator import LiveActivity
     from cocktail_cli.watch import WATCH_HOP_SECONDS, WATCH_RIGHT_SECONDS
 
-    live = LiveActivity(sep, sep.sample_rate, 1, hop_seconds=WATCH_HOP_SECONDS, right_seconds=WATCH_RIGHT_SECONDS)
+    live = LiveActivity(sep, sep.sample_rate, 1, hop_seconds=WATCH_HOP_SECONDS[sep.precision], right_seconds=WATCH_RIGHT_SECONDS)
     return np.concatenate(live.push(mixture[None]) + live.finish(), axis=-1)
 
 
